@@ -11,7 +11,6 @@ servers) reach the same database.
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 
 import psycopg2
@@ -21,13 +20,8 @@ from pyairbyte import settings
 from pyairbyte.devtools.local_postgres import LocalPostgres
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-TEST_DB = os.environ.get("TEST_POSTGRES_DB", "dataplatform_test")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# One database per session, so concurrent sessions on one server never collide.
+TEST_DB = os.environ.get("TEST_POSTGRES_DB") or f"dataplatform_test_{os.getpid()}"
 
 
 def _recreate_database(admin_kwargs: dict, dbname: str) -> None:
@@ -37,6 +31,19 @@ def _recreate_database(admin_kwargs: dict, dbname: str) -> None:
         cur.execute(f'drop database if exists "{dbname}" with (force)')
         cur.execute(f'create database "{dbname}"')
     conn.close()
+
+
+def _drop_database(admin_kwargs: dict, dbname: str) -> None:
+    if os.environ.get("KEEP_TEST_DB"):
+        return
+    conn = psycopg2.connect(**{**admin_kwargs, "dbname": "postgres"})
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'drop database if exists "{dbname}" with (force)')
+    conn.close()
+
+
+_PG_ENV = ("POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -61,11 +68,13 @@ def pg(project_env) -> settings.PostgresSettings:
     else:
         cluster = LocalPostgres(
             data_dir=settings.project_dir() / "test-postgres" / "data",
-            port=int(os.environ.get("TEST_LOCAL_PG_PORT") or _free_port()),
+            # A fixed port, so concurrent sessions share one running test cluster.
+            port=int(os.environ.get("TEST_LOCAL_PG_PORT", "55432")),
         )
         cluster.start()
         admin = {"host": cluster.host, "port": cluster.port, "user": cluster.user, "password": ""}
     _recreate_database(admin, TEST_DB)
+    saved_env = {k: os.environ.get(k) for k in _PG_ENV}
     os.environ.update(
         {
             "POSTGRES_HOST": str(admin["host"]),
@@ -76,8 +85,12 @@ def pg(project_env) -> settings.PostgresSettings:
         }
     )
     yield settings.postgres_settings()
-    if cluster is not None:
-        cluster.stop()
+    _drop_database(admin, TEST_DB)
+    for key, value in saved_env.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 @pytest.fixture
