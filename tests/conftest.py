@@ -2,7 +2,8 @@
 
 If POSTGRES_HOST is set, tests use that server. Otherwise they start a private cluster from the
 PostgreSQL server binaries on the machine (as an unprivileged user when run as root), under
-.project/test-postgres, on a port that does not collide with a system PostgreSQL.
+.project/test-postgres, on port 55432 (TEST_LOCAL_PG_PORT), which does not collide with a system
+PostgreSQL. That cluster is left running for the next session.
 
 Each session gets a fresh database, and POSTGRES_* are exported so that subprocesses (dbt, code
 servers) reach the same database.
