@@ -97,8 +97,10 @@ class LocalPostgres:
             res = _run_as_owner(
                 [
                     str(pg_bin / "initdb"),
-                    "-D", str(self.data_dir),
-                    "-U", self.user,
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    self.user,
                     "--auth=trust",
                     "--encoding=UTF8",
                     "--no-instructions",
@@ -110,11 +112,15 @@ class LocalPostgres:
         res = _run_as_owner(
             [
                 str(pg_bin / "pg_ctl"),
-                "-D", str(self.data_dir),
-                "-l", str(self.log_file),
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(self.log_file),
                 "-w",
-                "-t", "60",
-                "-o", f"-p {self.port} -k {self.data_dir} -c listen_addresses=127.0.0.1",
+                "-t",
+                "60",
+                "-o",
+                f"-p {self.port} -k {self.data_dir} -c listen_addresses=127.0.0.1",
                 "start",
             ],
             owner,
@@ -142,4 +148,3 @@ class LocalPostgres:
             if cur.fetchone() is None:
                 cur.execute(f'create database "{dbname}"')
         conn.close()
-

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+FIXTURE = Path(__file__).with_name("products.json")
+DEFAULT_LIMIT = 30  # dummyjson's default page size
+MAX_LIMIT = 100
+
+
+def load_fixture_products() -> list[dict]:
+    return json.loads(FIXTURE.read_text())
+
+
+class SampleProductsApi:
+    """GET /products?limit=&skip= -> {"products": [...], "total", "skip", "limit"}.
+
+    `fail_with_status` makes every /products request answer with that HTTP status and a JSON
+    error body, to exercise a failing source.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, products: list[dict] | None = None):
+        self.products = products if products is not None else load_fixture_products()
+        self.fail_with_status: int | None = None
+        self.requests: list[str] = []
+        self._server = ThreadingHTTPServer((host, port), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def _handler_class(self):
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep test and demo output quiet
+                pass
+
+            def _send(self, status: int, payload: dict) -> None:
+                body = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):  # noqa: N802 (http.server's naming)
+                url = urlparse(self.path)
+                api.requests.append(self.path)
+                if url.path == "/health":
+                    return self._send(200, {"status": "ok"})
+                if url.path != "/products":
+                    return self._send(404, {"message": f"Path '{url.path}' not found"})
+                if api.fail_with_status:
+                    return self._send(
+                        api.fail_with_status,
+                        {"message": f"sample API failing on purpose ({api.fail_with_status})"},
+                    )
+                query = parse_qs(url.query)
+                try:
+                    limit = int(query.get("limit", [DEFAULT_LIMIT])[0])
+                    skip = int(query.get("skip", [0])[0])
+                except ValueError:
+                    return self._send(400, {"message": "limit and skip must be integers"})
+                limit = min(max(limit, 0), MAX_LIMIT) or DEFAULT_LIMIT
+                page = api.products[skip : skip + limit]
+                return self._send(
+                    200,
+                    {"products": page, "total": len(api.products), "skip": skip, "limit": limit},
+                )
+
+        return Handler
+
+    def start(self) -> SampleProductsApi:
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -1,0 +1,51 @@
+"""Make PyAirbyte run offline and keep its files under the project directory.
+
+PyAirbyte reads these variables once, when `airbyte` is first imported, so call
+`configure_airbyte_environment()` before that import. Values already set in the environment win.
+
+Why each one:
+- AIRBYTE_OFFLINE_MODE / DO_NOT_TRACK: the connector registry and telemetry endpoints are not
+  reachable from our hosts; offline mode makes `get_source` pip-install connectors from PyPI.
+- AIRBYTE_PROJECT_DIR, AIRBYTE_INSTALL_DIR, AIRBYTE_CACHE_ROOT, AIRBYTE_LOGGING_ROOT,
+  AIRBYTE_TEMP_DIR: otherwise connector venvs and staging files land in the current working
+  directory and logs in /tmp.
+- AIRBYTE_NO_UV: PyAirbyte installs connectors with `uv` when it is on PATH, else pip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from pyairbyte import settings
+
+
+def airbyte_dirs() -> dict[str, Path]:
+    root = settings.project_dir()
+    return {
+        "AIRBYTE_PROJECT_DIR": root / "airbyte",
+        "AIRBYTE_INSTALL_DIR": root / "connectors",
+        "AIRBYTE_CACHE_ROOT": root / "airbyte" / "cache",
+        "AIRBYTE_LOGGING_ROOT": root / "logs" / "airbyte",
+        "AIRBYTE_TEMP_DIR": root / "airbyte" / "tmp",
+    }
+
+
+def configure_airbyte_environment() -> None:
+    os.environ.setdefault("AIRBYTE_OFFLINE_MODE", "1")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    for name, path in airbyte_dirs().items():
+        os.environ.setdefault(name, str(path))
+        Path(os.environ[name]).mkdir(parents=True, exist_ok=True)
+    # uv may live next to our interpreter (project venv) rather than on PATH.
+    venv_bin = str(Path(sys.executable).parent)
+    if venv_bin not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = venv_bin + os.pathsep + os.environ.get("PATH", "")
+    if shutil.which("uv") is None:
+        os.environ.setdefault("AIRBYTE_NO_UV", "1")
+
+
+def connector_install_root() -> Path:
+    return Path(os.environ.get("AIRBYTE_INSTALL_DIR") or airbyte_dirs()["AIRBYTE_INSTALL_DIR"])
