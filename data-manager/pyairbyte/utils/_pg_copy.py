@@ -1,0 +1,225 @@
+"""Shared PostgreSQL plumbing for the table-copy utils (mysql_sync, mssql_sync, db_bridge).
+
+- `connect_postgres()`: a psycopg2 connection from `pyairbyte.settings.postgres_settings()`.
+- `ensure_schema(conn, schema)`: CREATE SCHEMA that is safe when several processes race.
+- `replace_table(...)`: streams row batches with COPY into a staging table and swaps it in for the
+  target table in the same transaction, so readers see either the old or the new table, never a
+  half-loaded one, and a failed load leaves the old table untouched.
+- `format_copy_value(value)`: one Python value as a field of COPY's text format.
+
+Column types passed to `replace_table` are SQL type names produced by the callers' own type
+mappings (never user input); identifiers are always quoted with `psycopg2.sql.Identifier`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import math
+import uuid
+import zlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+import psycopg2
+from psycopg2 import errors as pg_errors
+from psycopg2 import sql
+
+from pyairbyte import settings
+
+# PostgreSQL silently truncates longer identifiers, which could make two tables collide.
+PG_MAX_IDENTIFIER_BYTES = 63
+
+NULL = "\\N"
+_TEXT_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+@dataclass(frozen=True)
+class PgColumn:
+    name: str
+    pg_type: str  # SQL type text from a caller's type mapping, e.g. "numeric(20,6)"
+
+
+def connect_postgres():
+    return psycopg2.connect(**settings.postgres_settings().psycopg2_kwargs())
+
+
+def check_identifier(name: str, what: str) -> str:
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"{what} must be a non-empty string, got {name!r}")
+    if "\x00" in name:
+        raise ValueError(f"{what} {name!r} contains a NUL character, which PostgreSQL rejects")
+    if len(name.encode()) > PG_MAX_IDENTIFIER_BYTES:
+        raise ValueError(
+            f"{what} {name!r} is longer than PostgreSQL's {PG_MAX_IDENTIFIER_BYTES}-byte "
+            "identifier limit; choose a shorter name (e.g. a shorter table_prefix)"
+        )
+    return name
+
+
+def _lock_key(*parts: str) -> int:
+    # A stable signed 32-bit key for pg_advisory_xact_lock, derived from the names involved.
+    return zlib.crc32("\x1f".join(parts).encode()) - 2**31
+
+
+def ensure_schema(conn, schema: str) -> None:
+    """Create `schema` if missing, in its own short transaction.
+
+    CREATE SCHEMA IF NOT EXISTS can still fail with a unique violation when two sessions run it
+    at the same moment, so creators serialise on an advisory lock first.
+    """
+    check_identifier(schema, "schema name")
+    with conn.cursor() as cur:
+        cur.execute("select pg_advisory_xact_lock(%s)", (_lock_key("schema", schema),))
+        cur.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
+    conn.commit()
+
+
+def _escape_text(value: str) -> str:
+    return value.translate(_TEXT_ESCAPES)
+
+
+def format_copy_value(value) -> str:
+    """One value as a field of COPY ... FROM STDIN in text format (tab-separated, \\N = NULL)."""
+    if value is None:
+        return NULL
+    if isinstance(value, str):
+        return _escape_text(value)
+    if isinstance(value, bool):  # before int: bool is an int subclass
+        return "t" if value else "f"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "Infinity" if value > 0 else "-Infinity"
+        return repr(value)
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return f"{value.days} days {value.seconds} seconds {value.microseconds} microseconds"
+    if isinstance(value, bytes | bytearray | memoryview):
+        # bytea hex input; the backslash itself must be escaped in COPY's text format.
+        return "\\\\x" + bytes(value).hex()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, dict | list):
+        return _escape_text(json.dumps(value, ensure_ascii=False))
+    raise TypeError(f"cannot COPY a value of type {type(value).__name__}: {value!r:.80}")
+
+
+Converter = Callable[[object], str]
+
+
+def _copy_buffer(rows: Sequence[Sequence], converters: Sequence[Converter]) -> io.StringIO:
+    lines = []
+    for row in rows:
+        lines.append("\t".join([conv(v) for conv, v in zip(converters, row, strict=True)]))
+    lines.append("")
+    return io.StringIO("\n".join(lines))
+
+
+def replace_table(
+    conn,
+    schema: str,
+    table: str,
+    columns: Sequence[PgColumn],
+    row_batches: Iterable[Sequence[Sequence]],
+    converters: Sequence[Converter | None] | None = None,
+) -> int:
+    """Atomically replace schema.table with the rows from `row_batches`; returns the row count.
+
+    Everything (create staging, COPY every batch, swap) is one transaction: on any error it is
+    rolled back and the previous table stays as it was. `converters` optionally gives a per-column
+    function from a source value to a COPY text field (default: `format_copy_value`).
+
+    If views depend on the existing table, it cannot be dropped; then, when the column list is
+    unchanged, the table is emptied and refilled from staging in the same transaction instead.
+    """
+    check_identifier(schema, "schema name")
+    check_identifier(table, "table name")
+    if not columns:
+        raise ValueError(f"table {table!r} has no columns to copy")
+    for column in columns:
+        check_identifier(column.name, f"column name in table {table!r}")
+    converters = [c or format_copy_value for c in (converters or [None] * len(columns))]
+
+    ensure_schema(conn, schema)
+    staging = f"_dp_staging_{uuid.uuid4().hex[:12]}"
+    staging_id = sql.Identifier(schema, staging)
+    column_defs = sql.SQL(", ").join(
+        sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.pg_type)) for c in columns
+    )
+    copy_sql = (
+        sql.SQL("copy {} ({}) from stdin")
+        .format(staging_id, sql.SQL(", ").join(sql.Identifier(c.name) for c in columns))
+        .as_string(conn)
+    )
+    rows = 0
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("create table {} ({})").format(staging_id, column_defs))
+            for batch in row_batches:
+                if not batch:
+                    continue
+                cur.copy_expert(copy_sql, _copy_buffer(batch, converters))
+                rows += len(batch)
+            # Two syncs of the same table serialise here, so the second swap sees the first.
+            cur.execute("select pg_advisory_xact_lock(%s)", (_lock_key("table", schema, table),))
+            _swap_in(cur, schema, table, staging, columns)
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+    return rows
+
+
+def _swap_in(cur, schema: str, table: str, staging: str, columns: Sequence[PgColumn]) -> None:
+    target_id = sql.Identifier(schema, table)
+    staging_id = sql.Identifier(schema, staging)
+    cur.execute("savepoint dp_swap")
+    try:
+        cur.execute(sql.SQL("drop table if exists {}").format(target_id))
+    except pg_errors.DependentObjectsStillExist as exc:
+        cur.execute("rollback to savepoint dp_swap")
+        _refill_in_place(cur, schema, table, staging, columns, exc)
+        return
+    cur.execute(sql.SQL("alter table {} rename to {}").format(staging_id, sql.Identifier(table)))
+
+
+def _refill_in_place(cur, schema, table, staging, columns, exc) -> None:
+    cur.execute(
+        """
+        select a.attname, format_type(a.atttypid, a.atttypmod)
+        from pg_attribute a
+        where a.attrelid = %s::regclass and a.attnum > 0 and not a.attisdropped
+        order by a.attnum
+        """,
+        (sql.Identifier(schema, table).as_string(cur),),
+    )
+    existing = cur.fetchall()
+    cur.execute(
+        """
+        select a.attname, format_type(a.atttypid, a.atttypmod)
+        from pg_attribute a
+        where a.attrelid = %s::regclass and a.attnum > 0 and not a.attisdropped
+        order by a.attnum
+        """,
+        (sql.Identifier(schema, staging).as_string(cur),),
+    )
+    if existing != cur.fetchall():
+        detail = (exc.diag.message_detail or "").replace("\n", "; ")
+        raise RuntimeError(
+            f"cannot replace {schema}.{table}: its columns changed and other objects depend on "
+            f"it ({detail}). Drop those views (dbt recreates them on its next run) and sync again."
+        ) from exc
+    target_id = sql.Identifier(schema, table)
+    staging_id = sql.Identifier(schema, staging)
+    cur.execute(sql.SQL("truncate {}").format(target_id))
+    cur.execute(sql.SQL("insert into {} select * from {}").format(target_id, staging_id))
+    cur.execute(sql.SQL("drop table {}").format(staging_id))

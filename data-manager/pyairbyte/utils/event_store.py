@@ -1,0 +1,322 @@
+"""Event store in PostgreSQL: write events once, hand them to handlers, record the outcome.
+
+Events live in `<EVENT_STORE_SCHEMA>.events`, created on first use (safe when several processes
+start at once). Each event's content hash (event type + canonical JSON of its data) carries a
+unique constraint, so the same event is stored once even with concurrent writers; writers insert
+with ON CONFLICT DO NOTHING and count what was skipped.
+
+Lifecycle: pending -> processing (attempts + 1) -> processed | failed; failed events are picked up
+again by `get_unprocessed_or_failed_events` until they reach `max_attempts`.
+
+| env var                     | default       | meaning                                        |
+|-----------------------------|---------------|------------------------------------------------|
+| POSTGRES_*                  | see settings  | the database (pyairbyte.settings)              |
+| EVENT_STORE_SCHEMA          | event_store   | schema holding the `events` table              |
+| EVENT_STORE_BATCH_SIZE      | 1000          | rows per INSERT batch in bulk_write_events     |
+| EVENT_STORE_MAX_ATTEMPTS    | 5             | failed events with this many attempts are no   |
+|                             |               | longer returned for processing                 |
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from contextlib import contextmanager
+
+from psycopg2 import sql
+from psycopg2.extras import Json, RealDictCursor, execute_values
+
+from pyairbyte.utils._pg_copy import _lock_key, check_identifier, connect_postgres
+
+STATUSES = ("pending", "processing", "processed", "failed")
+MAX_ERROR_CHARS = 4000
+
+_ensured: set[tuple] = set()  # (dsn, schema) pairs whose table exists, to skip the DDL
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, str(default))
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(f"env {name}={value!r} is not an integer; set e.g. {default}") from None
+    if number < 1:
+        raise ValueError(f"env {name}={value!r} must be at least 1")
+    return number
+
+
+def event_store_schema() -> str:
+    return check_identifier(
+        os.environ.get("EVENT_STORE_SCHEMA", "event_store"), "EVENT_STORE_SCHEMA"
+    )
+
+
+def _events_table():
+    return sql.Identifier(event_store_schema(), "events")
+
+
+def _create_event_hash(event_type: str, event_data) -> str:
+    """sha256 over the type and the canonical JSON of the data (sorted keys, no spacing)."""
+    canonical = json.dumps(
+        {"event_type": event_type, "event_data": event_data},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+_DDL = """
+create table if not exists {table} (
+    id bigserial primary key,
+    event_type text not null,
+    event_data jsonb not null,
+    event_hash text not null,
+    status text not null default 'pending'
+        check (status in ('pending', 'processing', 'processed', 'failed')),
+    attempts integer not null default 0,
+    last_error text,
+    response_status_code integer,
+    response_body text,
+    created_at timestamptz not null default now(),
+    updated_at timestamptz not null default now(),
+    processed_at timestamptz,
+    constraint {hash_key} unique (event_hash)
+);
+create index if not exists {type_status_idx} on {table} (event_type, status);
+"""
+
+
+def ensure_event_store(conn) -> None:
+    """Create the schema, table and index if missing (idempotent, safe under concurrency)."""
+    schema = event_store_schema()
+    key = (conn.dsn, schema)
+    if key in _ensured:
+        return
+    with conn.cursor() as cur:
+        # Concurrent CREATE ... IF NOT EXISTS can still collide in the catalog; serialise them.
+        cur.execute("select pg_advisory_xact_lock(%s)", (_lock_key("event_store", schema),))
+        cur.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
+        cur.execute(
+            sql.SQL(_DDL).format(
+                table=_events_table(),
+                hash_key=sql.Identifier("events_event_hash_key"),
+                type_status_idx=sql.Identifier("events_type_status_idx"),
+            )
+        )
+    conn.commit()
+    _ensured.add(key)
+
+
+@contextmanager
+def _connection():
+    conn = connect_postgres()
+    try:
+        ensure_event_store(conn)
+        yield conn
+    finally:
+        conn.close()
+
+
+def _validate_event(event_type, event_data, where: str) -> None:
+    if not isinstance(event_type, str) or not event_type.strip():
+        raise ValueError(f"{where}: event_type must be a non-empty string, got {event_type!r}")
+    try:
+        json.dumps(event_data, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"{where}: event_data for {event_type!r} is not JSON-serialisable ({exc}); "
+            "convert dates, decimals and other objects to strings or numbers first"
+        ) from None
+
+
+def write_event(event_type: str, event_data) -> dict:
+    """Store one event; a duplicate of an existing event is not stored again.
+
+    Returns {status: "success", event_id, created}; `created` is False for a duplicate, and
+    `event_id` is then the id of the event already stored.
+    """
+    _validate_event(event_type, event_data, "write_event")
+    event_hash = _create_event_hash(event_type, event_data)
+    with _connection() as conn, conn.cursor() as cur:
+        cur.execute(
+            sql.SQL(
+                "insert into {} (event_type, event_data, event_hash) values (%s, %s, %s) "
+                "on conflict (event_hash) do nothing returning id"
+            ).format(_events_table()),
+            (event_type, Json(event_data), event_hash),
+        )
+        row = cur.fetchone()
+        created = row is not None
+        if not created:
+            cur.execute(
+                sql.SQL("select id from {} where event_hash = %s").format(_events_table()),
+                (event_hash,),
+            )
+            row = cur.fetchone()
+        conn.commit()
+    return {"status": "success", "event_id": row[0], "created": created}
+
+
+def bulk_write_events(events_to_insert: list[Mapping], batch_size: int | None = None) -> dict:
+    """Insert many events in batches, skipping duplicates (in the input or already stored).
+
+    Each item is {"event_type": str, "event_data": <JSON-serialisable>}. All items are validated
+    before anything is written; a bad item raises ValueError naming its index and field.
+
+    Returns {status, events_created, duplicates_skipped, total, batches}. A database error
+    returns status "error" with `error`; batches committed before it stay (rerunning is safe,
+    since duplicates are skipped).
+    """
+    batch_size = batch_size or _env_int("EVENT_STORE_BATCH_SIZE", 1000)
+    if not isinstance(events_to_insert, list | tuple):
+        raise ValueError(
+            f"bulk_write_events: events_to_insert must be a list of dicts, got "
+            f"{type(events_to_insert).__name__}"
+        )
+    rows: dict[str, tuple] = {}
+    for index, event in enumerate(events_to_insert):
+        if not isinstance(event, Mapping) or "event_type" not in event or "event_data" not in event:
+            raise ValueError(
+                f"bulk_write_events: item {index} must be a dict with keys 'event_type' and "
+                f"'event_data', got {event!r:.120}"
+            )
+        _validate_event(event["event_type"], event["event_data"], f"bulk_write_events item {index}")
+        event_hash = _create_event_hash(event["event_type"], event["event_data"])
+        rows.setdefault(event_hash, (event["event_type"], Json(event["event_data"]), event_hash))
+
+    total = len(events_to_insert)
+    # Inserting in hash order gives every writer the same lock order, so concurrent writers of
+    # overlapping batches wait for each other instead of deadlocking.
+    ordered = [rows[h] for h in sorted(rows)]
+    created = batches = 0
+    insert = sql.SQL(
+        "insert into {} (event_type, event_data, event_hash) values %s "
+        "on conflict (event_hash) do nothing returning id"
+    ).format(_events_table())
+    try:
+        with _connection() as conn:
+            insert_sql = insert.as_string(conn)
+            for start in range(0, len(ordered), batch_size):
+                batch = ordered[start : start + batch_size]
+                with conn.cursor() as cur:
+                    inserted = execute_values(
+                        cur, insert_sql, batch, page_size=len(batch), fetch=True
+                    )
+                conn.commit()
+                created += len(inserted)
+                batches += 1
+    except Exception as exc:  # reported, not raised: the caller (an asset) decides what to do
+        return {
+            "status": "error",
+            "error": f"{type(exc).__name__}: {exc}".strip(),
+            "events_created": created,
+            "duplicates_skipped": None,
+            "total": total,
+            "batches": batches,
+        }
+    return {
+        "status": "success",
+        "events_created": created,
+        "duplicates_skipped": total - created,
+        "total": total,
+        "batches": batches,
+    }
+
+
+_EVENT_COLUMNS = sql.SQL(
+    "id, event_type, event_data, status, attempts, last_error, response_status_code, "
+    "response_body, created_at, updated_at, processed_at"
+)
+
+
+def get_unprocessed_or_failed_events(
+    event_type: str, limit: int | None = None, max_attempts: int | None = None
+) -> list[dict]:
+    """Events of `event_type` that are pending, or failed with fewer than max_attempts attempts.
+
+    Oldest first. Events being processed or already processed are never returned.
+    """
+    max_attempts = max_attempts or _env_int("EVENT_STORE_MAX_ATTEMPTS", 5)
+    query = sql.SQL(
+        "select {cols} from {table} where event_type = %s "
+        "and (status = 'pending' or (status = 'failed' and attempts < %s)) order by id"
+    ).format(cols=_EVENT_COLUMNS, table=_events_table())
+    params: list = [event_type, max_attempts]
+    if limit is not None:
+        query = query + sql.SQL(" limit %s")
+        params.append(int(limit))
+    with _connection() as conn, conn.cursor(cursor_factory=RealDictCursor) as cur:
+        cur.execute(query, params)
+        return [dict(r) for r in cur.fetchall()]
+
+
+def get_event(event_id: int) -> dict | None:
+    with _connection() as conn, conn.cursor(cursor_factory=RealDictCursor) as cur:
+        cur.execute(
+            sql.SQL("select {} from {} where id = %s").format(_EVENT_COLUMNS, _events_table()),
+            (event_id,),
+        )
+        row = cur.fetchone()
+        return dict(row) if row else None
+
+
+def mark_event_processing(event_id: int) -> dict | None:
+    """Claim a pending or failed event for processing and count the attempt.
+
+    Returns the claimed event, or None when it does not exist or another handler has it or it is
+    already processed, so two handlers never process the same event at once.
+    """
+    with _connection() as conn, conn.cursor(cursor_factory=RealDictCursor) as cur:
+        cur.execute(
+            sql.SQL(
+                "update {table} set status = 'processing', attempts = attempts + 1, "
+                "last_error = null, updated_at = now() "
+                "where id = %s and status in ('pending', 'failed') returning {cols}"
+            ).format(table=_events_table(), cols=_EVENT_COLUMNS),
+            (event_id,),
+        )
+        row = cur.fetchone()
+        conn.commit()
+        return dict(row) if row else None
+
+
+def _finish(event_id, status, error, response_status_code, response_body) -> dict:
+    with _connection() as conn, conn.cursor(cursor_factory=RealDictCursor) as cur:
+        cur.execute(
+            sql.SQL(
+                "update {table} set status = %s, last_error = %s, response_status_code = %s, "
+                "response_body = %s, updated_at = now(), "
+                "processed_at = case when %s = 'processed' then now() else processed_at end "
+                "where id = %s returning {cols}"
+            ).format(table=_events_table(), cols=_EVENT_COLUMNS),
+            (status, error, response_status_code, response_body, status, event_id),
+        )
+        row = cur.fetchone()
+        conn.commit()
+    if row is None:
+        raise LookupError(f"event {event_id} does not exist in {event_store_schema()}.events")
+    return dict(row)
+
+
+def mark_event_processed(
+    event_id: int, response_status_code: int | None = None, response_body: str | None = None
+) -> dict:
+    """Record success; returns the updated event."""
+    return _finish(event_id, "processed", None, response_status_code, response_body)
+
+
+def mark_event_failed(
+    event_id: int,
+    error: str,
+    response_status_code: int | None = None,
+    response_body: str | None = None,
+) -> dict:
+    """Record a failure with its error text (truncated); the event is retried later until it
+    reaches max_attempts (attempts are counted by mark_event_processing)."""
+    error = str(error)
+    if len(error) > MAX_ERROR_CHARS:
+        error = error[:MAX_ERROR_CHARS] + "... [truncated]"
+    return _finish(event_id, "failed", error, response_status_code, response_body)
