@@ -99,3 +99,108 @@ def mysql_conn(mysql_db):
     )
     yield conn
     conn.close()
+
+
+# --- A real GraphQL server (graphql-core + http.server) on 127.0.0.1 -------------------------
+
+GRAPHQL_SDL = """
+type User { id: Int!, first_name: String!, last_name: String!, active: Boolean! }
+type Query {
+  users(active: Boolean): [User!]!
+  user(id: Int!): User
+}
+"""
+
+USERS = [
+    {"id": 1, "first_name": "Åsa", "last_name": "Lindqvist", "active": True},
+    {"id": 2, "first_name": "Nils", "last_name": "Berg", "active": False},
+    {"id": 3, "first_name": "Maja", "last_name": "Öberg", "active": True},
+]
+
+
+class GraphQLServerState:
+    """What the test server does; tests change it between requests."""
+
+    def __init__(self):
+        self.admin_secret: str | None = "s3cret"  # required x-hasura-admin-secret (None: no auth)
+        self.bearer_token: str | None = None  # alternatively accepted bearer token
+        self.fail_statuses: list[int] = []  # answer these HTTP statuses first, one per request
+        self.delay_seconds = 0.0
+        self.requests: list[dict] = []  # headers and body of every request received
+        self.users = [dict(u) for u in USERS]
+
+
+@pytest.fixture
+def graphql_server():
+    import json
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from graphql import build_schema, graphql_sync
+
+    schema = build_schema(GRAPHQL_SDL)
+    state = GraphQLServerState()
+
+    def root():
+        return {
+            "users": lambda info, active=None: [
+                u for u in state.users if active is None or u["active"] == active
+            ],
+            "user": lambda info, id: next((u for u in state.users if u["id"] == id), None),
+        }
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):  # keep pytest output clean
+            pass
+
+        def _send(self, status: int, body: dict | str):
+            data = (body if isinstance(body, str) else json.dumps(body)).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_POST(self):
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            state.requests.append({"headers": dict(self.headers), "body": raw.decode()})
+            if state.delay_seconds:
+                time.sleep(state.delay_seconds)
+            if state.fail_statuses:
+                return self._send(state.fail_statuses.pop(0), "<html>Service Unavailable</html>")
+            authorized = (
+                (state.admin_secret is None and state.bearer_token is None)
+                or (
+                    state.admin_secret is not None
+                    and self.headers.get("x-hasura-admin-secret") == state.admin_secret
+                )
+                or (
+                    state.bearer_token is not None
+                    and self.headers.get("Authorization") == f"Bearer {state.bearer_token}"
+                )
+            )
+            if not authorized:
+                return self._send(401, {"error": "invalid x-hasura-admin-secret or token"})
+            payload = json.loads(raw)
+            result = graphql_sync(
+                schema,
+                payload["query"],
+                root_value=root(),
+                variable_values=payload.get("variables"),
+                operation_name=payload.get("operationName"),
+            )
+            body = {"data": result.data}
+            if result.errors:
+                body["errors"] = [e.formatted for e in result.errors]
+            self._send(200, body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    server.block_on_close = False
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{server.server_port}/v1/graphql"
+    yield state
+    server.shutdown()
+    server.server_close()
