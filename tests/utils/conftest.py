@@ -204,3 +204,58 @@ def graphql_server():
     yield state
     server.shutdown()
     server.server_close()
+
+
+# --- A plain HTTP API on 127.0.0.1 that records what it receives ------------------------------
+
+
+class HttpApiState:
+    def __init__(self):
+        # path -> (status, body); unknown paths answer 404.
+        self.routes: dict[str, tuple[int, str]] = {"/ok": (201, '{"accepted": true}')}
+        self.delay_seconds = 0.0
+        self.received: list[dict] = []  # method, path, headers, body
+
+
+@pytest.fixture
+def http_api():
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    state = HttpApiState()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def _handle(self):
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            state.received.append(
+                {
+                    "method": self.command,
+                    "path": self.path,
+                    "headers": dict(self.headers),
+                    "body": raw.decode(),
+                }
+            )
+            if state.delay_seconds:
+                time.sleep(state.delay_seconds)
+            status, body = state.routes.get(self.path, (404, "not found"))
+            data = body.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    server.block_on_close = False
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    state.url = f"http://127.0.0.1:{server.server_port}"
+    yield state
+    server.shutdown()
+    server.server_close()

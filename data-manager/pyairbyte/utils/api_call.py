@@ -1,0 +1,107 @@
+"""HTTP calls made on behalf of an event, with the outcome recorded on the event.
+
+`call_api_for_event_processing(event_id, method, url, body)`:
+1. claims the event in the event store (status processing, attempts + 1); an event that is
+   already processed or being processed by another handler is skipped, not called twice;
+2. makes the HTTP call (a dict/list body is sent as JSON, a str/bytes body as is);
+3. records the status code and the response text (truncated), and marks the event processed
+   on 2xx, failed otherwise (HTTP error, timeout, unreachable), with the error text.
+
+Returns {status: "success" | "error" | "skipped", event_id, status_code, response, error,
+attempts}. It never raises for HTTP failures, so a handler can go on with the next event; it
+raises LookupError for an event id that does not exist and ValueError for a bad method.
+
+| env var                    | default | meaning                                      |
+|----------------------------|---------|----------------------------------------------|
+| API_CALL_TIMEOUT_SECONDS   | 30      | connect and read timeout per call            |
+| API_CALL_RESPONSE_MAX_CHARS| 2000    | response text kept on the event              |
+(plus the event store's EVENT_STORE_* and POSTGRES_* settings)
+"""
+
+from __future__ import annotations
+
+import os
+
+import requests
+
+from pyairbyte.utils import event_store
+
+_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
+
+
+def _env_number(name: str, default, kind):
+    value = os.environ.get(name)
+    if not value:
+        return default
+    try:
+        return kind(value)
+    except ValueError:
+        raise ValueError(f"env {name}={value!r} is not a number; set e.g. {default}") from None
+
+
+def _truncate(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + "... [truncated]"
+
+
+def call_api_for_event_processing(
+    event_id: int,
+    method: str,
+    url: str,
+    body=None,
+    *,
+    headers: dict | None = None,
+    timeout: float | None = None,
+) -> dict:
+    """Call `method url` with `body` for event `event_id` and record the outcome on the event."""
+    method = (method or "").upper()
+    if method not in _METHODS:
+        raise ValueError(
+            f"call_api_for_event_processing: method {method!r} is not one of {sorted(_METHODS)}"
+        )
+    timeout = (
+        timeout if timeout is not None else _env_number("API_CALL_TIMEOUT_SECONDS", 30.0, float)
+    )
+    max_chars = _env_number("API_CALL_RESPONSE_MAX_CHARS", 2000, int)
+
+    claimed = event_store.mark_event_processing(event_id)
+    if claimed is None:
+        current = event_store.get_event(event_id)
+        if current is None:
+            raise LookupError(f"event {event_id} does not exist in the event store")
+        return {
+            "status": "skipped",
+            "event_id": event_id,
+            "status_code": current["response_status_code"],
+            "response": current["response_body"],
+            "error": f"event {event_id} is {current['status']}, not pending or failed",
+            "attempts": current["attempts"],
+        }
+
+    kwargs: dict = {"headers": headers or {}, "timeout": timeout}
+    if isinstance(body, str | bytes):
+        kwargs["data"] = body
+    elif body is not None:
+        kwargs["json"] = body
+    status_code = response_text = None
+    try:
+        response = requests.request(method, url, **kwargs)
+        status_code = response.status_code
+        response_text = _truncate(response.text, max_chars)
+        error = None if response.ok else f"HTTP {status_code} from {method} {url}: {response_text}"
+    except requests.exceptions.Timeout:
+        error = f"{method} {url} timed out after {timeout} s (API_CALL_TIMEOUT_SECONDS)"
+    except requests.exceptions.RequestException as exc:
+        error = f"{method} {url} failed: {type(exc).__name__}: {exc}"
+
+    if error is None:
+        event = event_store.mark_event_processed(event_id, status_code, response_text)
+    else:
+        event = event_store.mark_event_failed(event_id, error, status_code, response_text)
+    return {
+        "status": "success" if error is None else "error",
+        "event_id": event_id,
+        "status_code": status_code,
+        "response": response_text,
+        "error": event["last_error"],
+        "attempts": event["attempts"],
+    }
