@@ -1,0 +1,47 @@
+"""Where the running platform keeps its files (all under the gitignored project directory).
+
+<project_dir>/platform/            ($DATAPLATFORM_PLATFORM_DIR overrides, e.g. for tests)
+    run/      pid files and dagster-init's status.json
+    logs/     one log per process: dagster-init, code-server-<name>, webserver, daemon, ...
+    dagster_home/   DAGSTER_HOME: dagster.yaml copied from platform/dagster.yaml
+    workspace.yaml  the local-mode workspace (hosts 127.0.0.1)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pyairbyte import settings
+
+
+def platform_dir() -> Path:
+    override = os.environ.get("DATAPLATFORM_PLATFORM_DIR")
+    return (
+        Path(override).expanduser().resolve() if override else settings.project_dir() / "platform"
+    )
+
+
+def run_dir() -> Path:
+    return platform_dir() / "run"
+
+
+def log_dir() -> Path:
+    return platform_dir() / "logs"
+
+
+def dagster_home() -> Path:
+    return platform_dir() / "dagster_home"
+
+
+def local_workspace_file() -> Path:
+    return platform_dir() / "workspace.yaml"
+
+
+def supervisor_status_file() -> Path:
+    return run_dir() / "dagster-init.status.json"
+
+
+def repo_platform_dir() -> Path:
+    """The committed platform/ directory (dagster.yaml, container workspace.yaml, scripts)."""
+    return settings.app_root() / "platform"

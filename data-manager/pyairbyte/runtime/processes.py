@@ -1,0 +1,166 @@
+"""Child processes, pid files and ports, shared by dagster-init and the local platform.
+
+Pid files hold just the PID (so `kill $(cat x.pid)` works). A pid is trusted only if that
+process started before the pid file was written: a recycled PID belongs to a newer process and
+is ignored, so we never signal a stranger.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+
+
+def write_pid_file(path: Path, pid: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(f"{pid}\n")
+    os.replace(tmp, path)
+
+
+def read_live_pid(path: Path) -> int | None:
+    """The PID in `path` if that very process is still alive, else None."""
+    try:
+        pid = int(path.read_text().strip())
+        written_at = path.stat().st_mtime
+    except (FileNotFoundError, ValueError):
+        return None
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        # 1 s slack: create_time and mtime come from different clocks' rounding.
+        if proc.create_time() > written_at + 1.0:
+            return None
+    except psutil.NoSuchProcess:
+        return None
+    return pid
+
+
+def _signals_not_ignored() -> None:
+    """Children inherit *ignored* signals across exec (handled ones reset to default).
+
+    A script that starts us with `cmd &` leaves SIGINT ignored; Dagster maps SIGTERM onto its
+    SIGINT handling, so its servers would then ignore `kill`. Installing handlers here makes
+    sure every child starts with default dispositions.
+    """
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(sig) == signal.SIG_IGN:
+            signal.signal(
+                sig, signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL
+            )
+
+
+def spawn(
+    cmd: list[str],
+    log_path: Path | None,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> subprocess.Popen:
+    """Start `cmd` in its own session (own process group), output appended to `log_path`.
+
+    With log_path None the child shares our stdout/stderr (container mode).
+    """
+    _signals_not_ignored()
+    if log_path is None:
+        return subprocess.Popen(cmd, env=env, cwd=cwd, start_new_session=True)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} start: {' '.join(cmd)}\n".encode())
+        log.flush()
+        return subprocess.Popen(
+            cmd,
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    """Signal the child's process group (its run workers too), or just the pid if it has none."""
+    try:
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def terminate(pid: int, timeout: float = 20.0, popen: subprocess.Popen | None = None) -> bool:
+    """SIGTERM the process (group), wait up to `timeout`, then SIGKILL. True if it was running."""
+    try:
+        proc = psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return False
+    _signal_group(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if popen is not None:
+            if popen.poll() is not None:
+                break
+        elif not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE:
+            break
+        time.sleep(0.1)
+    else:
+        _signal_group(pid, signal.SIGKILL)
+        with contextlib.suppress(psutil.NoSuchProcess, subprocess.TimeoutExpired):
+            (popen.wait if popen is not None else proc.wait)(timeout=5)
+    # Reap stragglers of the group (e.g. a run worker that outlived its code server).
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, 0)
+        os.killpg(pid, signal.SIGKILL)
+    return True
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """Whether we could bind host:port right now (SO_REUSEADDR, as servers do)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def port_holder(port: int) -> str:
+    """'pid 123 (python -m ...)' for the process listening on `port`, or '' if unknown."""
+    try:
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+                if conn.pid is None:
+                    return ""
+                try:
+                    cmd = " ".join(psutil.Process(conn.pid).cmdline())[:120]
+                except psutil.Error:
+                    cmd = "?"
+                return f"pid {conn.pid} ({cmd})"
+    except (psutil.AccessDenied, PermissionError):
+        return ""
+    return ""
+
+
+def wait_for_port(host: str, port: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.settimeout(1.0)
+            if sock.connect_ex((host, port)) == 0:
+                return True
+        time.sleep(0.2)
+    return False
+
+
+def rss_mb(pid: int) -> float:
+    return psutil.Process(pid).memory_info().rss / 1e6
