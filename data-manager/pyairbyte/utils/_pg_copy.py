@@ -131,12 +131,15 @@ def replace_table(
     columns: Sequence[PgColumn],
     row_batches: Iterable[Sequence[Sequence]],
     converters: Sequence[Converter | None] | None = None,
+    primary_key: Sequence[str] = (),
 ) -> int:
     """Atomically replace schema.table with the rows from `row_batches`; returns the row count.
 
     Everything (create staging, COPY every batch, swap) is one transaction: on any error it is
     rolled back and the previous table stays as it was. `converters` optionally gives a per-column
     function from a source value to a COPY text field (default: `format_copy_value`).
+    `primary_key` (column names) is added after the load, which is faster than loading into an
+    indexed table.
 
     If views depend on the existing table, it cannot be dropped; then, when the column list is
     unchanged, the table is emptied and refilled from staging in the same transaction instead.
@@ -169,6 +172,14 @@ def replace_table(
                     continue
                 cur.copy_expert(copy_sql, _copy_buffer(batch, converters))
                 rows += len(batch)
+            if primary_key:
+                cur.execute(
+                    sql.SQL("alter table {} add constraint {} primary key ({})").format(
+                        staging_id,
+                        sql.Identifier(f"{staging}_pkey"),
+                        sql.SQL(", ").join(sql.Identifier(c) for c in primary_key),
+                    )
+                )
             # Two syncs of the same table serialise here, so the second swap sees the first.
             cur.execute("select pg_advisory_xact_lock(%s)", (_lock_key("table", schema, table),))
             _swap_in(cur, schema, table, staging, columns)
@@ -187,12 +198,29 @@ def _swap_in(cur, schema: str, table: str, staging: str, columns: Sequence[PgCol
         cur.execute(sql.SQL("drop table if exists {}").format(target_id))
     except pg_errors.DependentObjectsStillExist as exc:
         cur.execute("rollback to savepoint dp_swap")
-        _refill_in_place(cur, schema, table, staging, columns, exc)
+        _refill_in_place(cur, schema, table, staging, exc)
         return
     cur.execute(sql.SQL("alter table {} rename to {}").format(staging_id, sql.Identifier(table)))
+    pkey = _primary_key_name(cur, schema, table)
+    if pkey:  # constraint names are unique per schema; drop the staging name from it
+        wanted = f"{table}_pkey".encode()[:PG_MAX_IDENTIFIER_BYTES].decode(errors="ignore")
+        cur.execute(
+            sql.SQL("alter table {} rename constraint {} to {}").format(
+                target_id, sql.Identifier(pkey), sql.Identifier(wanted)
+            )
+        )
 
 
-def _refill_in_place(cur, schema, table, staging, columns, exc) -> None:
+def _primary_key_name(cur, schema: str, table: str) -> str | None:
+    cur.execute(
+        "select conname from pg_constraint where conrelid = %s::regclass and contype = 'p'",
+        (sql.Identifier(schema, table).as_string(cur),),
+    )
+    row = cur.fetchone()
+    return row[0] if row else None
+
+
+def _column_types(cur, schema: str, table: str) -> list[tuple]:
     cur.execute(
         """
         select a.attname, format_type(a.atttypid, a.atttypmod)
@@ -202,17 +230,12 @@ def _refill_in_place(cur, schema, table, staging, columns, exc) -> None:
         """,
         (sql.Identifier(schema, table).as_string(cur),),
     )
-    existing = cur.fetchall()
-    cur.execute(
-        """
-        select a.attname, format_type(a.atttypid, a.atttypmod)
-        from pg_attribute a
-        where a.attrelid = %s::regclass and a.attnum > 0 and not a.attisdropped
-        order by a.attnum
-        """,
-        (sql.Identifier(schema, staging).as_string(cur),),
-    )
-    if existing != cur.fetchall():
+    return cur.fetchall()
+
+
+def _refill_in_place(cur, schema: str, table: str, staging: str, exc) -> None:
+    """Views depend on the table: keep it, and replace its rows (same transaction)."""
+    if _column_types(cur, schema, table) != _column_types(cur, schema, staging):
         detail = (exc.diag.message_detail or "").replace("\n", "; ")
         raise RuntimeError(
             f"cannot replace {schema}.{table}: its columns changed and other objects depend on "
