@@ -16,7 +16,6 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-
 from pyairbyte import settings
 from pyairbyte.devtools.local_postgres import LocalPostgres
 
@@ -100,3 +99,14 @@ def pg_conn(pg):
     conn.autocommit = True
     yield conn
     conn.close()
+
+
+@pytest.fixture
+def sample_api(monkeypatch):
+    """The local sample products API (30 fixture products), with SAMPLE_API_URL pointing at it."""
+    from pyairbyte.sample_api import SampleProductsApi
+
+    api = SampleProductsApi().start()
+    monkeypatch.setenv("SAMPLE_API_URL", api.url)
+    yield api
+    api.stop()

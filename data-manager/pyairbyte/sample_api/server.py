@@ -18,13 +18,15 @@ def load_fixture_products() -> list[dict]:
 class SampleProductsApi:
     """GET /products?limit=&skip= -> {"products": [...], "total", "skip", "limit"}.
 
-    `fail_with_status` makes every /products request answer with that HTTP status and a JSON
-    error body, to exercise a failing source.
+    `fail_with_status` makes /products requests answer with that HTTP status and a JSON error
+    body, to exercise a failing source; with `fail_from_skip` only pages from that offset on
+    fail, so a sync passes its check and then fails mid-stream.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, products: list[dict] | None = None):
         self.products = products if products is not None else load_fixture_products()
         self.fail_with_status: int | None = None
+        self.fail_from_skip = 0
         self.requests: list[str] = []
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
@@ -57,17 +59,17 @@ class SampleProductsApi:
                     return self._send(200, {"status": "ok"})
                 if url.path != "/products":
                     return self._send(404, {"message": f"Path '{url.path}' not found"})
-                if api.fail_with_status:
-                    return self._send(
-                        api.fail_with_status,
-                        {"message": f"sample API failing on purpose ({api.fail_with_status})"},
-                    )
                 query = parse_qs(url.query)
                 try:
                     limit = int(query.get("limit", [DEFAULT_LIMIT])[0])
                     skip = int(query.get("skip", [0])[0])
                 except ValueError:
                     return self._send(400, {"message": "limit and skip must be integers"})
+                if api.fail_with_status and skip >= api.fail_from_skip:
+                    return self._send(
+                        api.fail_with_status,
+                        {"message": f"sample API failing on purpose ({api.fail_with_status})"},
+                    )
                 limit = min(max(limit, 0), MAX_LIMIT) or DEFAULT_LIMIT
                 page = api.products[skip : skip + limit]
                 return self._send(

@@ -1,0 +1,102 @@
+"""dbt wiring shared by the code locations: the CLI resource, the prepared manifest, the
+translator that maps dbt sources to the sync assets, and a `dbt build` helper for plain assets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from dagster import AssetExecutionContext, AssetKey, MetadataValue
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource
+from pyairbyte import settings
+from pyairbyte.dbt_manifest import dbt_executable, ensure_manifest
+
+
+def dbt_resource() -> DbtCliResource:
+    """The dbt CLI resource: repo's dbt_models and profiles.yml, dbt from wherever the venv is."""
+    return DbtCliResource(
+        project_dir=str(settings.dbt_project_dir()),
+        profiles_dir=str(settings.dbt_profiles_dir()),
+        dbt_executable=dbt_executable(),
+    )
+
+
+def prepared_manifest() -> Path:
+    """target/manifest.json, parsed once (again only when a model file changed)."""
+    return ensure_manifest()
+
+
+class PlatformDbtTranslator(DagsterDbtTranslator):
+    """Model keys are model names, optionally prefixed; sources take the key their YAML declares
+    in `meta.dagster.asset_key`.
+
+    The sources YAML says which sync asset produces each cache table, so the asset graph shows
+    sync -> staging -> reporting. A prefix keeps one location's model keys from colliding with
+    another location that materializes the same models.
+    """
+
+    def __init__(
+        self,
+        key_prefix: Sequence[str] = (),
+        group_name: str | None = None,
+        source_tests_as_checks: bool = False,
+    ):
+        # Source tests become checks on the sync asset; only the location that owns that asset
+        # should enable this, or two locations would define the same check.
+        super().__init__(
+            settings=DagsterDbtTranslatorSettings(
+                enable_asset_checks=True, enable_source_tests_as_checks=source_tests_as_checks
+            )
+        )
+        self._key_prefix = list(key_prefix)
+        self._group_name = group_name
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return super().get_asset_key(dbt_resource_props)
+        # A model's key is its name (staging_products), not dbt's default schema/name.
+        return AssetKey([*self._key_prefix, dbt_resource_props["name"]])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        return self._group_name or super().get_group_name(dbt_resource_props)
+
+
+def run_dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, select: str) -> dict:
+    """`dbt build --select <select>` (models and their tests) for a plain, non-dbt asset.
+
+    No `dbt parse` first: the manifest is prepared once, and dbt's partial parsing reuses it.
+    Streams dbt's log lines into the run log, adds metadata and raises when dbt fails.
+    """
+    context.log.info(f"dbt build --select {select}")
+    invocation = dbt.cli(["build", "--select", select], raise_on_error=False)
+    for line in invocation.stream_raw_events():
+        message = line.raw_event.get("info", {}).get("msg")
+        if message:
+            context.log.info(message)
+    invocation.process.wait()
+    results = invocation.get_artifact("run_results.json").get("results", [])
+    by_status: dict[str, list[str]] = {}
+    for result in results:
+        by_status.setdefault(result["status"], []).append(result["unique_id"])
+    models = sorted(
+        uid.split(".")[-1] for uid in sum(by_status.values(), []) if uid.startswith("model.")
+    )
+    failed = by_status.get("error", []) + by_status.get("fail", [])
+    context.add_output_metadata(
+        {
+            "status": MetadataValue.text("success" if invocation.is_successful() else "error"),
+            "dbt_select": MetadataValue.text(select),
+            "models": MetadataValue.json(models),
+            "results_by_status": MetadataValue.json(
+                {status: len(ids) for status, ids in by_status.items()}
+            ),
+            "failed": MetadataValue.json(failed),
+        }
+    )
+    if not invocation.is_successful():
+        raise RuntimeError(
+            f"dbt build --select {select} failed: {', '.join(failed) or 'see the dbt log above'}"
+        )
+    return {"status": "success", "models": models, "results": len(results)}

@@ -1,0 +1,14 @@
+"""sample_product_sync: the declarative sample products connector -> cache -> dbt (port 4268)."""
+
+from dagster import Definitions
+
+from dagster_code.lib.dbt import dbt_resource
+
+from .assets import sync_sample_connector, transform_sample_product_data
+from .jobs import sample_product_sync_pipeline_job
+
+defs = Definitions(
+    assets=[sync_sample_connector, transform_sample_product_data],
+    resources={"dbt": dbt_resource()},
+    jobs=[sample_product_sync_pipeline_job],
+)
