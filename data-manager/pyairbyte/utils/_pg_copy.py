@@ -6,6 +6,7 @@
   target table in the same transaction, so readers see either the old or the new table, never a
   half-loaded one, and a failed load leaves the old table untouched.
 - `format_copy_value(value)`: one Python value as a field of COPY's text format.
+- `copy_tables(...)`: the per-table loop and result dict shared by mysql_sync and mssql_sync.
 
 Column types passed to `replace_table` are SQL type names produced by the callers' own type
 mappings (never user input); identifiers are always quoted with `psycopg2.sql.Identifier`.
@@ -17,6 +18,7 @@ import datetime as dt
 import io
 import json
 import math
+import os
 import uuid
 import zlib
 from collections.abc import Callable, Iterable, Sequence
@@ -40,6 +42,16 @@ _TEXT_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\
 class PgColumn:
     name: str
     pg_type: str  # SQL type text from a caller's type mapping, e.g. "numeric(20,6)"
+
+
+@dataclass(frozen=True)
+class ColumnPlan:
+    """How one source column is read (select_sql) and written (pg_type, converter)."""
+
+    name: str
+    pg_type: str
+    select_sql: str  # expression in the source database's SELECT list
+    converter: Callable[[object], str]
 
 
 def connect_postgres():
@@ -75,6 +87,25 @@ def ensure_schema(conn, schema: str) -> None:
         cur.execute("select pg_advisory_xact_lock(%s)", (_lock_key("schema", schema),))
         cur.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
     conn.commit()
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(f"env {name}={value!r} is not an integer; set e.g. {default}") from None
+    if number < 1:
+        raise ValueError(f"env {name}={value!r} must be at least 1")
+    return number
+
+
+def raw_value(value) -> str:
+    """For source text that is already valid PostgreSQL input and needs no escaping (numbers,
+    ISO dates)."""
+    return NULL if value is None else value
 
 
 def _escape_text(value: str) -> str:
@@ -246,3 +277,39 @@ def _refill_in_place(cur, schema: str, table: str, staging: str, exc) -> None:
     cur.execute(sql.SQL("truncate {}").format(target_id))
     cur.execute(sql.SQL("insert into {} select * from {}").format(target_id, staging_id))
     cur.execute(sql.SQL("drop table {}").format(staging_id))
+
+
+def copy_tables(
+    tables: Sequence[str],
+    cache_schema: str,
+    copy_one: Callable[[object, str], int],
+    source: str,
+) -> dict:
+    """Run `copy_one(pg_conn, table) -> rows` for every table; one table failing does not stop
+    the others. Returns {status, tables_synced, rows, error, failed_tables, cache_schema}."""
+    rows: dict[str, int] = {}
+    failed: dict[str, str] = {}
+    try:
+        pg = connect_postgres()
+    except Exception as exc:
+        failed["*"] = f"cannot connect to PostgreSQL: {exc}".strip()
+    else:
+        try:
+            for table in tables:
+                try:
+                    rows[table] = copy_one(pg, table)
+                except Exception as exc:  # reported per table
+                    failed[table] = f"{type(exc).__name__}: {exc}".strip()
+        finally:
+            pg.close()
+    error = None
+    if failed:
+        error = f"from {source}: " + "; ".join(f"{t}: {e}" for t, e in failed.items())
+    return {
+        "status": "error" if failed else "success",
+        "tables_synced": len(rows),
+        "rows": rows,
+        "error": error,
+        "failed_tables": failed,
+        "cache_schema": cache_schema,
+    }

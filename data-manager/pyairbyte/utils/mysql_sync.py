@@ -44,15 +44,18 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from pyairbyte.utils._pg_copy import (
     NULL,
+    ColumnPlan,
     PgColumn,
     check_identifier,
-    connect_postgres,
+    copy_tables,
+    env_int,
     format_copy_value,
+    raw_value,
     replace_table,
 )
 
@@ -69,19 +72,6 @@ class SourceColumn:
     numeric_precision: int | None = None
     numeric_scale: int | None = None
     is_json: bool = False
-
-
-@dataclass(frozen=True)
-class ColumnPlan:
-    name: str
-    pg_type: str
-    select_sql: str  # expression in the MySQL SELECT list
-    converter: Callable[[object], str]
-
-
-def _raw(value) -> str:
-    # Numbers as MySQL prints them are valid PostgreSQL input and need no escaping.
-    return NULL if value is None else value
 
 
 def _is_zero_date(value: str) -> bool:
@@ -113,7 +103,7 @@ def map_mysql_column(col: SourceColumn) -> ColumnPlan:
     select = _mysql_ident(col.name)
     text = format_copy_value  # escapes tabs, newlines and backslashes; bytes -> bytea hex
 
-    def plan(pg_type, converter=_raw, select_sql=select):
+    def plan(pg_type, converter=raw_value, select_sql=select):
         return ColumnPlan(col.name, pg_type, select_sql, converter)
 
     if col.is_json or data_type == "json":
@@ -151,7 +141,7 @@ def map_mysql_column(col: SourceColumn) -> ColumnPlan:
         as_number = f"CAST({select} AS UNSIGNED)"
         if width == 1:
             return plan("boolean", _bit_to_bool, as_number)
-        return plan("bigint" if width < 64 else "numeric(20,0)", _raw, as_number)
+        return plan("bigint" if width < 64 else "numeric(20,0)", raw_value, as_number)
     if data_type in ("char", "varchar", "tinytext", "text", "mediumtext", "longtext"):
         return plan("text", text)
     if data_type in ("enum", "set"):
@@ -162,16 +152,6 @@ def map_mysql_column(col: SourceColumn) -> ColumnPlan:
         f"column {col.name!r} has MySQL type {col.column_type!r}, which mysql_sync does not map "
         "to PostgreSQL; leave the table out, or copy a view that casts the column"
     )
-
-
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    if not value:
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise ValueError(f"env {name}={value!r} is not an integer; set e.g. {default}") from None
 
 
 def _connect_mysql(server, port, user, password, database):
@@ -302,48 +282,17 @@ def sync_mysql_tables(
         check_identifier(table_prefix + table, "target table name")
     mysql_kwargs = {
         "server": server,
-        "port": port or _env_int("MYSQL_PORT", 3306),
+        "port": port or env_int("MYSQL_PORT", 3306),
         "user": user if user is not None else os.environ.get("MYSQL_USER", "root"),
         "password": password if password is not None else os.environ.get("MYSQL_PASSWORD", ""),
     }
-    batch_size = batch_size or _env_int("MYSQL_SYNC_BATCH_SIZE", 10_000)
+    batch_size = batch_size or env_int("MYSQL_SYNC_BATCH_SIZE", 10_000)
 
-    rows: dict[str, int] = {}
-    failed: dict[str, str] = {}
-    try:
-        pg = connect_postgres()
-    except Exception as exc:
-        return _result(cache_schema, rows, {"*": f"cannot connect to PostgreSQL: {exc}"})
-    try:
-        for table in tables:
-            try:
-                rows[table] = _sync_table(
-                    mysql_kwargs,
-                    database,
-                    table,
-                    cache_schema,
-                    table_prefix + table,
-                    batch_size,
-                    pg,
-                )
-            except Exception as exc:  # reported per table; the other tables still sync
-                failed[table] = f"{type(exc).__name__}: {exc}".strip()
-    finally:
-        pg.close()
-    return _result(cache_schema, rows, failed, f"{server}:{mysql_kwargs['port']}/{database}")
+    def copy_one(pg, table: str) -> int:
+        return _sync_table(
+            mysql_kwargs, database, table, cache_schema, table_prefix + table, batch_size, pg
+        )
 
-
-def _result(cache_schema, rows, failed, source: str = "") -> dict:
-    error = None
-    if failed:
-        error = "; ".join(f"{t}: {e}" for t, e in failed.items())
-        if source:
-            error = f"from {source}: {error}"
-    return {
-        "status": "error" if failed else "success",
-        "tables_synced": len(rows),
-        "rows": rows,
-        "error": error,
-        "failed_tables": failed,
-        "cache_schema": cache_schema,
-    }
+    return copy_tables(
+        tables, cache_schema, copy_one, f"{server}:{mysql_kwargs['port']}/{database}"
+    )
