@@ -235,6 +235,11 @@ def load_connector_file(path: Path | str) -> ConnectorConfig:
             "remove pip_url/connector_version (declarative sources run in-process)",
         )
 
+    manifest = manifest_path = None
+    if data.get("source_manifest") is not None:
+        manifest, manifest_path = _load_manifest(data["source_manifest"], path)
+
+    # Env variables last: a structural mistake is reported before a missing variable.
     used_vars: set[str] = set()
     config = _interpolate(data["config"], path, "config", used_vars)
     pip_url = data.get("pip_url")
@@ -242,10 +247,6 @@ def load_connector_file(path: Path | str) -> ConnectorConfig:
         pip_url = _interpolate(str(pip_url), path, "pip_url", used_vars)
     elif data.get("connector_version"):
         pip_url = f"airbyte-{name}=={data['connector_version']}"
-
-    manifest = manifest_path = None
-    if data.get("source_manifest") is not None:
-        manifest, manifest_path = _load_manifest(data["source_manifest"], path)
 
     return ConnectorConfig(
         name=name,
