@@ -65,12 +65,35 @@ class Timing:
     healthy_resets_backoff_after: float = 60.0
 
 
-class HealthChecker:
-    """One long-lived checker: a cached gRPC channel per server, the standard health service.
+def _list_repositories_reply_class():
+    """A message class for Dagster's `api.ListRepositoriesReply`, built without importing Dagster.
 
-    Dagster's server registers the gRPC health service under "DagsterApi". Only when a server
-    first answers do we ask it (ListRepositories) whether its code loaded; that call needs
-    Dagster's client, imported here lazily, after the children are already starting.
+    The supervisor only needs one string field from one RPC; importing Dagster for it would cost
+    seconds of CPU while the code servers are starting on the same cores.
+    """
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    proto = descriptor_pb2.FileDescriptorProto(
+        name="dataplatform_list_repositories_probe.proto", package="api", syntax="proto3"
+    )
+    reply = proto.message_type.add(name="ListRepositoriesReply")
+    reply.field.add(
+        name="serialized_list_repositories_response_or_error",
+        number=1,
+        type=descriptor_pb2.FieldDescriptorProto.TYPE_STRING,
+        label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL,
+    )
+    pool = descriptor_pool.DescriptorPool()  # private pool: never clashes with Dagster's own
+    pool.Add(proto)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("api.ListRepositoriesReply"))
+
+
+class HealthChecker:
+    """One long-lived checker: a cached gRPC channel per server.
+
+    Liveness uses the standard gRPC health service, which Dagster's server registers under
+    "DagsterApi". When a server first answers we also call Dagster's ListRepositories once: it
+    returns a serialized error instead of repositories when the location's code failed to load.
     """
 
     def __init__(self):
@@ -80,39 +103,42 @@ class HealthChecker:
         self._grpc = grpc
         self._pb2 = health_pb2
         self._stub_cls = health_pb2_grpc.HealthStub
-        self._stubs: dict[tuple[str, int], object] = {}
+        self._reply_cls = _list_repositories_reply_class()
         self._channels: dict[tuple[str, int], object] = {}
 
-    def _stub(self, host: str, port: int):
+    def _channel(self, host: str, port: int):
         key = (host, port)
-        if key not in self._stubs:
-            channel = self._grpc.insecure_channel(f"{host}:{port}")
-            self._channels[key] = channel
-            self._stubs[key] = self._stub_cls(channel)
-        return self._stubs[key]
+        if key not in self._channels:
+            self._channels[key] = self._grpc.insecure_channel(
+                f"{host}:{port}", options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)]
+            )
+        return self._channels[key]
 
     def forget(self, host: str, port: int) -> None:
         """Drop the channel after a restart so we never talk to a stale connection."""
         channel = self._channels.pop((host, port), None)
-        self._stubs.pop((host, port), None)
         if channel is not None:
             channel.close()
 
     def is_serving(self, host: str, port: int, timeout: float) -> bool:
+        stub = self._stub_cls(self._channel(host, port))
         try:
-            response = self._stub(host, port).Check(
+            response = stub.Check(
                 self._pb2.HealthCheckRequest(service="DagsterApi"), timeout=timeout
             )
         except self._grpc.RpcError:
             return False
         return response.status == self._pb2.HealthCheckResponse.SERVING
 
-    def load_error(self, host: str, port: int) -> str | None:
+    def load_error(self, host: str, port: int, timeout: float = 30.0) -> str | None:
         """None if the location's definitions loaded, else the error message it serves."""
-        from dagster._grpc.client import DagsterGrpcClient
-
-        raw = DagsterGrpcClient(port=port, host=host).list_repositories()
-        payload = json.loads(raw)
+        call = self._channel(host, port).unary_unary(
+            "/api.DagsterApi/ListRepositories",
+            request_serializer=lambda _: b"",  # ListRepositoriesRequest has no fields
+            response_deserializer=self._reply_cls.FromString,
+        )
+        reply = call(None, timeout=timeout)
+        payload = json.loads(reply.serialized_list_repositories_response_or_error)
         if payload.get("__class__") != "SerializableErrorInfo":
             return None
         # The innermost cause is the user's own error (e.g. "ImportError: No module named x");
@@ -127,7 +153,6 @@ class HealthChecker:
         for channel in self._channels.values():
             channel.close()
         self._channels.clear()
-        self._stubs.clear()
 
 
 @dataclass
@@ -298,7 +323,7 @@ class Supervisor:
             return
         if srv.state == STARTING:
             if self._checker.is_serving(self.check_host, loc.port, self.timing.health_timeout):
-                srv.ready_after = now - srv.started_at
+                srv.ready_after = time.monotonic() - srv.started_at
                 error = self._load_error(srv)
                 if error is None:
                     srv.state, srv.message = READY, ""
