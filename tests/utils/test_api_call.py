@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from pyairbyte.utils import event_store as es
 from pyairbyte.utils.api_call import call_api_for_event_processing
 

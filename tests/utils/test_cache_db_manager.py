@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from psycopg2 import sql
+
 from pyairbyte.utils.cache_db_manager import PyAirbyteCacheDBManager
 
 EVIL = 'x"; drop schema victim cascade; --'

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import duckdb
 import pytest
+
 from pyairbyte.utils.db_bridge import DBBridgeError, PyAirbyteDBBridge
 
 DDL = """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from pyairbyte.utils.graphql_util import (
     GraphQLQueryError,
     GraphQLRequestError,

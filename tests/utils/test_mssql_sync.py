@@ -9,6 +9,7 @@ import uuid
 from decimal import Decimal
 
 import pytest
+
 from pyairbyte.utils._pg_copy import PgColumn, connect_postgres, replace_table
 from pyairbyte.utils.mssql_sync import (
     MssqlColumn,
