@@ -514,6 +514,29 @@ def configure_logging() -> None:
     )
 
 
+def healthcheck() -> int:
+    """0 when the running supervisor finished starting and every location serves; else 1.
+
+    Reads the status file only (no Dagster import), so it is cheap enough for a container
+    HEALTHCHECK; compose starts the webserver and daemon once this passes.
+    """
+    try:
+        status = json.loads(paths.supervisor_status_file().read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        print("dagster-init: no status yet")
+        return 1
+    pid = processes.read_live_pid(paths.run_dir() / "dagster-init.pid")
+    if pid != status.get("supervisor_pid"):
+        print("dagster-init: not running")
+        return 1
+    waiting = [n for n, i in status["locations"].items() if i["state"] not in SERVING_STATES]
+    if not status.get("initial_round_complete") or waiting:
+        print(f"dagster-init: waiting for {', '.join(waiting) or 'first start'}")
+        return 1
+    print("dagster-init: all locations serving")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Start and supervise one gRPC code server per enabled code location."
@@ -530,7 +553,14 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("DAGSTER_INIT_CHILD_OUTPUT", "file"),
         help="code server output: a log file each (local) or our stdout (containers)",
     )
+    parser.add_argument(
+        "--healthcheck",
+        action="store_true",
+        help="exit 0 if a running dagster-init has every location up (for container health)",
+    )
     args = parser.parse_args(argv)
+    if args.healthcheck:
+        return healthcheck()
     configure_logging()
     source = args.file or code_locations_path()
     try:
