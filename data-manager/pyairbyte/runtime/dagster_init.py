@@ -61,7 +61,7 @@ class Timing:
     health_failures_before_restart: int = 3
     startup_timeout: float = float(os.environ.get("DAGSTER_GRPC_STARTUP_TIMEOUT", "180"))
     backoff_initial: float = 1.0
-    backoff_max: float = 30.0
+    backoff_max: float = float(os.environ.get("DAGSTER_INIT_BACKOFF_MAX", "30"))
     healthy_resets_backoff_after: float = 60.0
 
 

@@ -144,11 +144,16 @@ def expected_contents(
     return out
 
 
+# The committed files name the repository's file, wherever the JSON was read from, so their
+# content depends only on the JSON's content.
+COMMITTED_SOURCE_LABEL = "data-manager/resources/dagster/code-locations.json"
+
+
 def _load(path: Path | None) -> tuple[list[CodeLocation], WorkspaceConfig, str]:
     path = path or code_locations_path()
     # Modules are not checked here: generating files must not depend on the import path.
     locations = load_code_locations(path, check_modules=False)
-    return locations, workspace_config(load_document(path)), _source_label(path)
+    return locations, workspace_config(load_document(path)), COMMITTED_SOURCE_LABEL
 
 
 def drift(path: Path | None = None, files: DerivedFiles | None = None) -> dict[Path, str]:
