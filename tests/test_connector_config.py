@@ -6,13 +6,13 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+
 from pyairbyte.utils.connector_config import (
     ConnectorConfigError,
     get_connector_by_name,
     load_connector_file,
 )
 from pyairbyte.utils.pyairbyte_sync import sync_connector
-
 from tests.helpers import scalar
 
 VALID = """

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from dagster import DagsterInstance
-from pyairbyte.sample_api import load_fixture_products
 
+from pyairbyte.sample_api import load_fixture_products
 from tests.helpers import rows, scalar, step_failure_messages
 
 FAKER_COUNT = 300

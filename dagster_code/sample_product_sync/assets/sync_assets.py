@@ -1,7 +1,7 @@
 from dagster import AssetExecutionContext, asset
-from pyairbyte.utils.pyairbyte_sync import sync_connector
 
 from dagster_code.lib.sync import report_sync_result
+from pyairbyte.utils.pyairbyte_sync import sync_connector
 
 CONNECTOR = "sample-connector"
 

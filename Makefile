@@ -1,0 +1,46 @@
+# Two commands do all the set-up on a fresh machine:
+#   make up    - install, start the platform locally and run the sample pipelines
+#   make test  - install and run lint, the config doctor and the whole test suite
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+UV_VERSION := 0.13.9
+
+.PHONY: install manifest lint format test up down bench lock clean
+
+install: $(VENV)/.installed
+
+# Installs exactly the versions in uv.lock (uv itself comes from PyPI when missing).
+$(VENV)/.installed: pyproject.toml uv.lock
+	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
+	uv sync --frozen
+	@touch $@
+
+manifest: install
+	$(PY) -m pyairbyte.dbt_manifest
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: install manifest lint
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+up: install manifest
+	bash platform/up.sh
+
+down:
+	bash platform/stop.sh
+
+bench: install manifest
+	$(PY) bench/transform_overhead.py
+
+lock:
+	uv lock
+
+clean:
+	rm -rf dbt_models/target dbt_models/logs .pytest_cache .ruff_cache

@@ -1,0 +1,32 @@
+"""Shared set-up for benchmarks: a real PostgreSQL database and the project's env."""
+
+from __future__ import annotations
+
+import os
+
+import psycopg2
+
+from pyairbyte import settings
+from pyairbyte.devtools.local_postgres import LocalPostgres
+
+
+def bench_database(dbname: str = "dataplatform_bench") -> settings.PostgresSettings:
+    """POSTGRES_* from env when POSTGRES_HOST is set, else the private test cluster (55432)."""
+    if not os.environ.get("POSTGRES_HOST"):
+        cluster = LocalPostgres(
+            settings.project_dir() / "test-postgres" / "data",
+            int(os.environ.get("TEST_LOCAL_PG_PORT", "55432")),
+        )
+        cluster.start()
+        os.environ.update(
+            POSTGRES_HOST=cluster.host, POSTGRES_PORT=str(cluster.port), POSTGRES_USER=cluster.user
+        )
+    admin = settings.postgres_settings().psycopg2_kwargs() | {"dbname": "postgres"}
+    conn = psycopg2.connect(**admin)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'drop database if exists "{dbname}" with (force)')
+        cur.execute(f'create database "{dbname}"')
+    conn.close()
+    os.environ["POSTGRES_DB"] = dbname
+    return settings.postgres_settings()

@@ -1,0 +1,92 @@
+"""Transform asset vs bare `dbt build` on the same models, measured in one run.
+
+The asset (`transform_sample_product_data`) runs `dbt build --select source:sample_connector+`
+through dagster-dbt with no `dbt parse` first. The baseline is the same `dbt build` run directly
+with the prepared manifest in place. Target: asset step / bare <= 1.2. The whole in-process run
+(Dagster's run set-up around the step) is printed too; the run overhead of a real deployment is
+measured by bench/platform_startup.py.
+
+    .venv/bin/python bench/transform_overhead.py [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))  # bench/ helpers, not the product's code
+from _setup import bench_database  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+
+    bench_database()
+    from dagster import DagsterInstance, materialize
+
+    from dagster_code.lib.dbt import dbt_resource
+    from dagster_code.sample_product_sync.assets import (
+        sync_sample_connector,
+        transform_sample_product_data,
+    )
+    from pyairbyte import settings
+    from pyairbyte.dbt_manifest import dbt_executable, ensure_manifest
+    from pyairbyte.sample_api import SampleProductsApi
+
+    api = SampleProductsApi().start()
+    os.environ["SAMPLE_API_URL"] = api.url
+    ensure_manifest()
+    instance = DagsterInstance.ephemeral()
+    resources = {"dbt": dbt_resource()}
+    assert materialize([sync_sample_connector], instance=instance).success
+
+    select = "source:sample_connector+"
+    bare_cmd = [dbt_executable(), "build", "--select", select, "--quiet"]
+    env = {**os.environ, "DBT_PROFILES_DIR": str(settings.dbt_profiles_dir())}
+    bare, step, run = [], [], []
+    for _ in range(args.repeat):  # interleaved, so machine noise hits both alike
+        started = time.perf_counter()
+        subprocess.run(bare_cmd, cwd=settings.dbt_project_dir(), env=env, check=True)
+        bare.append(time.perf_counter() - started)
+
+        started = time.perf_counter()
+        result = materialize(
+            [transform_sample_product_data],
+            instance=instance,
+            resources=resources,
+            selection=[transform_sample_product_data],
+        )
+        run.append(time.perf_counter() - started)
+        assert result.success
+        step.append(_step_seconds(instance, result.run_id))
+    api.stop()
+
+    bare_s, step_s, run_s = (statistics.median(x) for x in (bare, step, run))
+    print(f"models: {select} (2 models, 8 tests), median of {args.repeat} interleaved runs")
+    print(f"{'bare dbt build':<34}{bare_s:7.2f} s")
+    print(
+        f"{'transform asset step':<34}{step_s:7.2f} s   {step_s / bare_s:5.2f}x  (target <= 1.20)"
+    )
+    print(f"{'whole in-process run of the asset':<34}{run_s:7.2f} s   {run_s / bare_s:5.2f}x")
+
+
+def _step_seconds(instance, run_id: str) -> float:
+    """STEP_START -> STEP_SUCCESS of the transform step, from the run's event log."""
+    stamps = {
+        entry.dagster_event.event_type_value: entry.timestamp
+        for entry in instance.all_logs(run_id)
+        if entry.dagster_event
+        and entry.dagster_event.event_type_value in ("STEP_START", "STEP_SUCCESS")
+    }
+    return stamps["STEP_SUCCESS"] - stamps["STEP_START"]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,18 @@
+"""mysql_tables_sync: the guide's database-sync pattern for MariaDB/MySQL (port 4271,
+enabled: false until configured).
+
+`mysql_tables_sync_assets` copies the tables listed in MYSQL_SYNC_TABLES from database
+MYSQL_SYNC_DATABASE on MYSQL_HOST into the PostgreSQL cache schema (MYSQL_SYNC_CACHE_SCHEMA,
+default pyairbyte_cache) as `<MYSQL_SYNC_TABLE_PREFIX><table>` (default prefix `mysql_`); each
+table is replaced atomically, so dbt always reads a complete copy.
+
+Configure: MYSQL_HOST, MYSQL_PORT, MYSQL_USER, MYSQL_PASSWORD, MYSQL_SYNC_DATABASE,
+MYSQL_SYNC_TABLES (comma-separated), and POSTGRES_* for the cache.
+"""
+
+from dagster import Definitions
+
+from .assets import mysql_tables_sync_assets
+from .jobs import mysql_tables_sync_pipeline_job
+
+defs = Definitions(assets=[mysql_tables_sync_assets], jobs=[mysql_tables_sync_pipeline_job])

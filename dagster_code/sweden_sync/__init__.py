@@ -1,0 +1,20 @@
+"""sweden_sync: the guide's "Sweden" cache pattern (port 4269, enabled: false until configured).
+
+A second named cache (`get_cache("sweden", ...)`: SWEDEN_POSTGRES_* falling back to POSTGRES_*,
+schema SWEDEN_CACHE_SCHEMA, default pyairbyte_cache_sweden) receives the sample products
+connector, and a cleanup asset upstream of the sync drops the connector's tables (and its
+PyAirbyte state) there first, so every run is a fresh full load.
+
+Configure: SAMPLE_API_URL (the products API), and SWEDEN_POSTGRES_* / SWEDEN_CACHE_SCHEMA if the
+Sweden cache lives elsewhere than the default one.
+"""
+
+from dagster import Definitions
+
+from .assets import cleanup_airbyte_cache_tables_sweden, sample_connector_sync_assets_sweden
+from .jobs import sweden_sync_pipeline_job
+
+defs = Definitions(
+    assets=[cleanup_airbyte_cache_tables_sweden, sample_connector_sync_assets_sweden],
+    jobs=[sweden_sync_pipeline_job],
+)

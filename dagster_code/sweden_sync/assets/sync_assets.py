@@ -1,0 +1,20 @@
+from dagster import AssetExecutionContext, asset
+
+from dagster_code.lib.sync import report_sync_result
+from pyairbyte.utils.common_cache import get_cache
+from pyairbyte.utils.pyairbyte_sync import sync_connector
+
+from .cleanup_assets import CACHE_NAME, CONNECTOR, cleanup_airbyte_cache_tables_sweden
+
+
+@asset(
+    name="sample_connector_sync_assets_sweden",
+    group_name="sweden_data_sync",
+    deps=[cleanup_airbyte_cache_tables_sweden],
+    kinds={"airbyte", "postgres"},
+)
+def sample_connector_sync_assets_sweden(context: AssetExecutionContext) -> dict:
+    """Sync the sample products connector into the Sweden cache (tables sample_connector_*)."""
+    cache = get_cache(CACHE_NAME, CONNECTOR)  # business decision: the Sweden cache
+    result = sync_connector(CONNECTOR, ["products"], cache=cache)
+    return report_sync_result(context, result)
