@@ -41,6 +41,13 @@ def test_bulk_write_10k_with_10_percent_duplicates_counts_exactly(event_schema, 
     assert _count(pg_conn, event_schema) == 9000
 
 
+def test_events_are_numbered_and_handed_out_in_input_order(event_schema):
+    events = [{"event_type": "T", "event_data": {"n": n}} for n in (5, 3, 9, 1, 3, 7)]
+    assert es.bulk_write_events(events, batch_size=2)["events_created"] == 5
+    selected = es.get_unprocessed_or_failed_events("T")
+    assert [e["event_data"]["n"] for e in selected] == [5, 3, 9, 1, 7]
+
+
 def test_same_data_under_another_event_type_is_a_different_event(event_schema):
     first = es.write_event("A", {"x": 1})
     dup = es.write_event("A", {"x": 1})

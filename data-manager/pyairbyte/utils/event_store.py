@@ -5,6 +5,8 @@ start at once). Each event's content hash (event type + canonical JSON of its da
 unique constraint, so the same event is stored once even with concurrent writers; writers insert
 with ON CONFLICT DO NOTHING and count what was skipped.
 
+Events are handed out oldest first (by id); `bulk_write_events` numbers them in input order.
+
 Lifecycle: pending -> processing (attempts + 1) -> processed | failed; failed events are picked up
 again by `get_unprocessed_or_failed_events` until they reach `max_attempts`.
 
@@ -188,22 +190,34 @@ def bulk_write_events(events_to_insert: list[Mapping], batch_size: int | None = 
         rows.setdefault(event_hash, (event["event_type"], Json(event["event_data"]), event_hash))
 
     total = len(events_to_insert)
-    # Inserting in hash order gives every writer the same lock order, so concurrent writers of
-    # overlapping batches wait for each other instead of deadlocking.
-    ordered = [rows[h] for h in sorted(rows)]
+    unique = list(rows.values())  # input order (dicts keep insertion order)
     created = batches = 0
     insert = sql.SQL(
-        "insert into {} (event_type, event_data, event_hash) values %s "
+        "insert into {} (id, event_type, event_data, event_hash) values %s "
         "on conflict (event_hash) do nothing returning id"
     ).format(_events_table())
+    take_ids = sql.SQL(
+        "select nextval(pg_get_serial_sequence(%s, 'id')) from generate_series(1, %s)"
+    )
     try:
         with _connection() as conn:
             insert_sql = insert.as_string(conn)
-            for start in range(0, len(ordered), batch_size):
-                batch = ordered[start : start + batch_size]
+            table_name = _events_table().as_string(conn)
+            for start in range(0, len(unique), batch_size):
+                batch = unique[start : start + batch_size]
                 with conn.cursor() as cur:
+                    # Ids are taken in input order, so handlers (oldest id first) see events in
+                    # the order they were given; rows are then inserted in hash order, which
+                    # gives every writer the same lock order, so concurrent writers of
+                    # overlapping batches wait for each other instead of deadlocking.
+                    cur.execute(take_ids, (table_name, len(batch)))
+                    ids = sorted(r[0] for r in cur.fetchall())
+                    with_ids = sorted(
+                        ((i, *row) for i, row in zip(ids, batch, strict=True)),
+                        key=lambda r: r[3],
+                    )
                     inserted = execute_values(
-                        cur, insert_sql, batch, page_size=len(batch), fetch=True
+                        cur, insert_sql, with_ids, page_size=len(with_ids), fetch=True
                     )
                 conn.commit()
                 created += len(inserted)
