@@ -45,7 +45,7 @@ def test_repository_file_is_valid_and_lists_the_three_locations():
 def test_duplicate_port_is_reported_on_the_later_entry(tmp_path):
     path = write(tmp_path, [entry("alpha", 4290), entry("beta", 4290, BETA)])
     assert errors(path) == [
-        f'{path}: error: code_locations[1] ("beta"), field \'port\': 4290 is already used by '
+        f"{path}: error: code_locations[1] (\"beta\"), field 'port': 4290 is already used by "
         'code_locations[0] ("alpha"); give each location its own port in 4266-4299'
     ]
     good, _ = read_code_locations(path)
@@ -55,9 +55,9 @@ def test_duplicate_port_is_reported_on_the_later_entry(tmp_path):
 def test_port_out_of_range(tmp_path):
     path = write(tmp_path, [entry("alpha", 8080), entry("beta", 4265, BETA)])
     assert errors(path) == [
-        f'{path}: error: code_locations[0] ("alpha"), field \'port\': 8080 is outside the '
+        f"{path}: error: code_locations[0] (\"alpha\"), field 'port': 8080 is outside the "
         "code-location range 4266-4299; use the next free port in that range",
-        f'{path}: error: code_locations[1] ("beta"), field \'port\': 4265 is outside the '
+        f"{path}: error: code_locations[1] (\"beta\"), field 'port': 4265 is outside the "
         "code-location range 4266-4299; use the next free port in that range",
     ]
 
@@ -72,10 +72,10 @@ def test_unknown_module_is_found_without_importing_anything(tmp_path):
         ],
     )
     assert errors(path) == [
-        f'{path}: error: code_locations[1] ("ghost"), field \'module\': '
+        f"{path}: error: code_locations[1] (\"ghost\"), field 'module': "
         "'dagster_code.no_such_location' is not importable (no module named "
         "'dagster_code.no_such_location'); check the module path, or set \"enabled\": false",
-        f'{path}: error: code_locations[2] ("elsewhere"), field \'module\': '
+        f"{path}: error: code_locations[2] (\"elsewhere\"), field 'module': "
         "'no_such_package.defs' is not importable (ModuleNotFoundError: No module named "
         "'no_such_package'); check the module path, or set \"enabled\": false",
     ]
@@ -90,7 +90,7 @@ def test_disabled_entry_is_not_module_checked_but_keeps_its_port(tmp_path):
         ],
     )
     assert errors(path) == [
-        f'{path}: error: code_locations[1] ("alpha"), field \'port\': 4290 is already used by '
+        f"{path}: error: code_locations[1] (\"alpha\"), field 'port': 4290 is already used by "
         'code_locations[0] ("retired"); give each location its own port in 4266-4299'
     ]
 
@@ -106,15 +106,15 @@ def test_duplicate_name_missing_fields_and_wrong_types(tmp_path):
         ],
     )
     assert errors(path) == [
-        f'{path}: error: code_locations[1] ("alpha"), field \'name\': \'alpha\' is already used '
+        f"{path}: error: code_locations[1] (\"alpha\"), field 'name': 'alpha' is already used "
         'by code_locations[0] ("alpha"); names must be unique',
-        f'{path}: error: code_locations[2] ("no-port-here"), field \'name\': \'no-port-here\' is '
+        f"{path}: error: code_locations[2] (\"no-port-here\"), field 'name': 'no-port-here' is "
         "not a valid name; use letters, digits and underscores",
-        f'{path}: error: code_locations[2] ("no-port-here"), field \'port\': None is not an '
+        f"{path}: error: code_locations[2] (\"no-port-here\"), field 'port': None is not an "
         "integer port number",
-        f'{path}: error: code_locations[3] ("beta"), field \'port\': \'4293\' is not an integer '
+        f"{path}: error: code_locations[3] (\"beta\"), field 'port': '4293' is not an integer "
         "port number",
-        f'{path}: error: code_locations[3] ("beta"), field \'enabled\': \'yes\' must be true or '
+        f"{path}: error: code_locations[3] (\"beta\"), field 'enabled': 'yes' must be true or "
         "false",
     ]
 

@@ -24,7 +24,9 @@ def dockerfile() -> list[str]:
     """Dockerfile instructions, with continuation lines joined and comments dropped."""
     text = (ROOT / "Dockerfile.data-manager").read_text()
     text = re.sub(r"\\\n", " ", text)
-    return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    return [
+        ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")
+    ]
 
 
 def enabled_locations():
@@ -111,7 +113,9 @@ def test_settings_come_from_env_file_and_no_secret_is_committed(compose):
     )
     assert example["POSTGRES_PASSWORD"] == ""
     referenced = set(re.findall(r"\$\{([A-Z_]+)", text))
-    assert referenced <= set(example), f"not documented in .env.example: {referenced - set(example)}"
+    assert referenced <= set(example), (
+        f"not documented in .env.example: {referenced - set(example)}"
+    )
     assert ".env" in (ROOT / ".gitignore").read_text().split()
 
 

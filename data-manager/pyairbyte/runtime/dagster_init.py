@@ -26,7 +26,7 @@ import os
 import signal
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from pyairbyte import settings
@@ -63,6 +63,7 @@ class Timing:
     backoff_initial: float = 1.0
     backoff_max: float = float(os.environ.get("DAGSTER_INIT_BACKOFF_MAX", "30"))
     healthy_resets_backoff_after: float = 60.0
+    load_error_retries: int = int(os.environ.get("DAGSTER_INIT_LOAD_ERROR_RETRIES", "2"))
 
 
 def _list_repositories_reply_class():
@@ -168,7 +169,7 @@ class ManagedServer:
     health_failures: int = 0
     next_health_check: float = 0.0
     message: str = ""
-    history: list[str] = field(default_factory=list)
+    load_retries: int = 0
 
     @property
     def pid(self) -> int | None:
@@ -333,6 +334,21 @@ class Supervisor:
                         loc.port,
                         srv.ready_after,
                     )
+                elif srv.load_retries < self.timing.load_error_retries:
+                    # A load can fail for a passing reason (the database still starting, a
+                    # first-start race creating Dagster's tables); try again before giving up.
+                    srv.load_retries += 1
+                    log.warning(
+                        "location %s: code failed to load (%s); retry %d of %d",
+                        loc.name,
+                        error,
+                        srv.load_retries,
+                        self.timing.load_error_retries,
+                    )
+                    self._kill(srv)
+                    srv.state, srv.message = BACKOFF, error
+                    self._schedule_retry(srv, now)
+                    return
                 else:
                     srv.state, srv.message = LOAD_ERROR, error
                     log.error(
@@ -422,7 +438,11 @@ class Supervisor:
     def _maybe_log_initial_round(self, now: float) -> None:
         if self._initial_round_logged:
             return
-        settled = all(srv.state != STARTING for srv in self.servers)
+        settled = all(
+            srv.state in (READY, LOAD_ERROR, PORT_IN_USE)
+            or (srv.state == BACKOFF and srv.load_retries == 0)  # crashed, not a load retry
+            for srv in self.servers
+        )
         if not settled and now - self._started < self.timing.startup_timeout:
             return
         self._initial_round_logged = True
@@ -477,7 +497,7 @@ class Supervisor:
                     log.info("SIGHUP: restarting every code server to reload code")
                     for srv in self.servers:
                         self._kill(srv)
-                        srv.state, srv.next_attempt = STARTING, 0.0
+                        srv.state, srv.next_attempt, srv.load_retries = STARTING, 0.0, 0
                         srv.backoff = self.timing.backoff_initial
                 now = time.monotonic()
                 for srv in self.servers:

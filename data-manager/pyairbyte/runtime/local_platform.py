@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -153,6 +154,45 @@ def prepare_workspace() -> tuple[Path, list[str]]:
     return target, [loc.name for loc in active]
 
 
+def ensure_instance_storage(env: dict[str, str]) -> None:
+    """Create Dagster's tables once, before the processes that use them start together.
+
+    On an empty database every process (code servers, webserver, daemon) would otherwise try to
+    create the same tables at the same moment, and the losers fail with "already exists".
+    """
+    import psycopg2
+
+    conn = psycopg2.connect(
+        host=env["POSTGRES_HOST"],
+        port=int(env["POSTGRES_PORT"]),
+        user=env["POSTGRES_USER"],
+        password=env["POSTGRES_PASSWORD"],
+        dbname=env["POSTGRES_DB"],
+        connect_timeout=10,
+    )
+    try:
+        with conn.cursor() as cur:
+            cur.execute("select to_regclass('public.instance_info') is not null")
+            exists = cur.fetchone()[0]
+    finally:
+        conn.close()
+    if exists:
+        return
+    result = subprocess.run(
+        [sys.executable, "-m", "dagster", "instance", "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise PlatformError(
+            f"creating Dagster's tables failed (dagster instance migrate):\n"
+            f"{result.stdout[-2000:]}{result.stderr[-2000:]}"
+        )
+    _say("Dagster storage: tables created in PostgreSQL")
+
+
 def prepare_dbt_manifest() -> None:
     """Parse dbt once here, so the code servers that start next find target/manifest.json."""
     from pyairbyte.dbt_manifest import DbtManifestError, ensure_manifest
@@ -237,6 +277,7 @@ def start(timeout: float = 240.0) -> dict:
     prepare_dagster_home()
     prepare_dbt_manifest()
     env = platform_env(pg["env"])
+    ensure_instance_storage(env)
     state = {
         "postgres": {k: v for k, v in pg.items() if k != "env"},
         "env": {**pg["env"], "DAGSTER_HOME": env["DAGSTER_HOME"]},
