@@ -16,6 +16,7 @@ from pathlib import Path
 
 import psycopg2
 import pytest
+
 from pyairbyte import settings
 from pyairbyte.devtools.local_postgres import LocalPostgres
 
