@@ -41,7 +41,10 @@ class Page:
     """One CDP session on a page target: navigate, evaluate JS, screenshot."""
 
     def __init__(self, ws_url: str):
-        self._ws = connect(ws_url, max_size=64 * 1024 * 1024, open_timeout=30)
+        self._stack = contextlib.ExitStack()
+        self._ws = self._stack.enter_context(
+            connect(ws_url, max_size=64 * 1024 * 1024, open_timeout=30)
+        )
         self._ids = itertools.count(1)
         self.send("Page.enable")
         self.send("Runtime.enable")
@@ -91,7 +94,7 @@ class Page:
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
-            self._ws.close()
+            self._stack.close()
 
 
 class HeadlessChromium:
@@ -138,20 +141,14 @@ class HeadlessChromium:
         return self
 
     def new_page(self) -> Page:
-        browser = connect(self.devtools_url, open_timeout=30)
-        try:
-            browser.send(
-                json.dumps(
-                    {"id": 1, "method": "Target.createTarget", "params": {"url": "about:blank"}}
-                )
-            )
+        with connect(self.devtools_url, open_timeout=30) as browser:
+            request = {"id": 1, "method": "Target.createTarget", "params": {"url": "about:blank"}}
+            browser.send(json.dumps(request))
             while True:
                 message = json.loads(browser.recv(timeout=30))
                 if message.get("id") == 1:
                     target_id = message["result"]["targetId"]
                     break
-        finally:
-            browser.close()
         host_port = self.devtools_url.split("/")[2]
         return Page(f"ws://{host_port}/devtools/page/{target_id}")
 

@@ -325,6 +325,19 @@ class Supervisor:
         if srv.state == STARTING:
             if self._checker.is_serving(self.check_host, loc.port, self.timing.health_timeout):
                 srv.ready_after = time.monotonic() - srv.started_at
+                sharing = processes.other_listeners(loc.port, {srv.popen.pid})
+                if sharing:
+                    message = f"port {loc.port} is also bound by {', '.join(sharing)}"
+                    log.error(
+                        "location %s: %s (it started between our check and our bind); "
+                        "stopping ours and retrying",
+                        loc.name,
+                        message,
+                    )
+                    self._kill(srv)
+                    srv.state, srv.message = PORT_IN_USE, message
+                    self._schedule_retry(srv, now, quiet=True)
+                    return
                 error = self._load_error(srv)
                 if error is None:
                     srv.state, srv.message = READY, ""

@@ -151,6 +151,32 @@ def port_holder(port: int) -> str:
     return ""
 
 
+def other_listeners(port: int, own_pids: set[int]) -> list[str]:
+    """Processes other than `own_pids` listening on `port`, as 'pid N (cmd)'.
+
+    gRPC servers bind with SO_REUSEPORT, so a second server can share a port that was free when
+    we checked; its requests would then land on either server at random.
+    """
+    found = []
+    try:
+        for conn in psutil.net_connections(kind="tcp"):
+            if (
+                conn.status == psutil.CONN_LISTEN
+                and conn.laddr
+                and conn.laddr.port == port
+                and conn.pid is not None
+                and conn.pid not in own_pids
+            ):
+                try:
+                    cmd = " ".join(psutil.Process(conn.pid).cmdline())[:120]
+                except psutil.Error:
+                    cmd = "?"
+                found.append(f"pid {conn.pid} ({cmd})")
+    except (psutil.AccessDenied, PermissionError):
+        return []
+    return sorted(set(found))
+
+
 def wait_for_port(host: str, port: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -9,7 +9,8 @@
    dbt_poc rebuilds every model on their output;
 4. prints the UI address, each run's status and duration, and each reporting table's row count.
 
-Exit status 1 if a location did not load, a run did not succeed or a reporting table is empty.
+$UP_JOBS picks other jobs (see run_waves_from_env). Exit status 1 if a location did not load,
+a run did not succeed or a reporting table is empty.
 """
 
 from __future__ import annotations
@@ -40,6 +41,26 @@ SAMPLE_RUN_WAVES: list[list[tuple[str, str]]] = [
     [("dbt_poc", "dbt_poc_pipeline")],
 ]
 REPORTING_SCHEMA = "reporting"
+
+
+def run_waves_from_env() -> list[list[tuple[str, str]]]:
+    """$UP_JOBS overrides the waves: "loc/job,loc/job;loc/job" (';' separates waves)."""
+    spec = os.environ.get("UP_JOBS", "").strip()
+    if not spec:
+        return SAMPLE_RUN_WAVES
+    waves = []
+    for wave in spec.split(";"):
+        pairs = []
+        for item in filter(None, (x.strip() for x in wave.split(","))):
+            location, _, job = item.partition("/")
+            if not location or not job:
+                raise PlatformError(f"UP_JOBS: {item!r} is not location/job")
+            pairs.append((location, job))
+        if pairs:
+            waves.append(pairs)
+    return waves
+
+
 RUN_TIMEOUT = float(os.environ.get("SAMPLE_RUN_TIMEOUT", "900"))
 
 
@@ -79,11 +100,17 @@ def ensure_sample_api() -> str:
     return url
 
 
-def run_waves(client: DagsterGraphQL, waves=SAMPLE_RUN_WAVES) -> list[RunResult]:
+def run_waves(
+    client: DagsterGraphQL, loaded: set[str], waves: list[list[tuple[str, str]]]
+) -> list[RunResult]:
     results: list[RunResult] = []
     for wave in waves:
         launched = []
         for location, job in wave:
+            if location not in loaded:
+                _say(f"  not launching {location}/{job}: location {location} is not loaded")
+                results.append(RunResult("", job, location, "NOT_LAUNCHED", time.time()))
+                continue
             try:
                 launched.append(client.launch_run(location, job))
             except DagsterGraphQLError as exc:
@@ -126,6 +153,7 @@ def main() -> int:
     t0 = time.monotonic()
     try:
         paths.log_dir().mkdir(parents=True, exist_ok=True)
+        waves = run_waves_from_env()
         ensure_sample_api()
         state = start()
     except PlatformError as exc:
@@ -134,7 +162,7 @@ def main() -> int:
     ok = set(state["loaded"]) >= set(state["locations"])
     client = DagsterGraphQL(state["webserver"]["url"])
     _say("\nRunning the sample pipelines through the platform:")
-    results = run_waves(client)
+    results = run_waves(client, set(state["loaded"]), waves)
     _say("\nRuns:")
     for r in results:
         duration = f"{r.duration:6.1f}s" if r.duration is not None else "      -"
