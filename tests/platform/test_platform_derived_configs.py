@@ -51,11 +51,11 @@ def _add_location(source, name, port, enabled=True):
 
 def test_adding_a_location_drifts_all_three_files_and_write_fixes_them(tree):
     source, files = tree
-    _add_location(source, "new_sync", 4269)
+    _add_location(source, "new_sync", 4280)
     diffs = derived_configs.drift(source, files)
     assert set(diffs) == {files.workspace, files.compose, files.dockerfile}
-    assert '+      - "4269:4269"  # new_sync gRPC server' in diffs[files.compose]
-    assert "+EXPOSE 4266 4267 4268 4269" in diffs[files.dockerfile]
+    assert '+      - "4280:4280"  # new_sync gRPC server' in diffs[files.compose]
+    assert "+EXPOSE 4266 4267 4268 4280" in diffs[files.dockerfile]
 
     compose_before = files.compose.read_text()
     assert set(derived_configs.write(source, files)) == set(diffs)
@@ -63,28 +63,28 @@ def test_adding_a_location_drifts_all_three_files_and_write_fixes_them(tree):
     # Only the block between the markers changed; the hand-written rest is byte-identical.
     before = compose_before.splitlines()
     after = files.compose.read_text().splitlines()
-    assert [x for x in after if x not in before] == ['      - "4269:4269"  # new_sync gRPC server']
+    assert [x for x in after if x not in before] == ['      - "4280:4280"  # new_sync gRPC server']
     assert [x for x in before if x not in after] == []
 
     compose = yaml.safe_load(files.compose.read_text())
-    assert compose["services"]["data-manager"]["ports"][-1] == "4269:4269"
+    assert compose["services"]["data-manager"]["ports"][-1] == "4280:4280"
     workspace = yaml.safe_load(files.workspace.read_text())
     assert workspace["load_from"][-1]["grpc_server"] == {
         "host": "data-manager",
-        "port": 4269,
+        "port": 4280,
         "location_name": "new_sync",
     }
 
 
 def test_disabled_location_is_left_out_everywhere(tree):
     source, files = tree
-    _add_location(source, "paused", 4270, enabled=False)
+    _add_location(source, "paused", 4281, enabled=False)
     assert derived_configs.drift(source, files) == {}
 
 
 def test_check_command_exits_non_zero_with_a_diff(tree, tmp_path):
     source, files = tree
-    _add_location(source, "new_sync", 4269)
+    _add_location(source, "new_sync", 4280)
     derived_configs.write(source, files)  # our tmp tree is now ahead of the repo's json
     result = subprocess.run(
         [sys.executable, "-m", "pyairbyte.runtime.derived_configs", "--check"],
@@ -97,12 +97,12 @@ def test_check_command_exits_non_zero_with_a_diff(tree, tmp_path):
     assert result.returncode == 1
     assert "drifted from code-locations.json" in result.stdout
     assert derived_configs.REGENERATE in result.stdout
-    assert "+EXPOSE 4266 4267 4268 4269" in result.stdout
+    assert "+EXPOSE 4266 4267 4268 4280" in result.stdout
 
 
 def test_missing_markers_is_a_clear_error_and_nothing_is_written(tree):
     source, files = tree
-    _add_location(source, "new_sync", 4269)
+    _add_location(source, "new_sync", 4280)
     text = files.dockerfile.read_text().replace(derived_configs.END, "# (marker removed)")
     files.dockerfile.write_text(text)
     workspace_before = files.workspace.read_text()
