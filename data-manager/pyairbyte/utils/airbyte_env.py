@@ -33,12 +33,13 @@ def airbyte_dirs() -> dict[str, Path]:
     }
 
 
-def configure_airbyte_environment() -> None:
+def configure_airbyte_environment(create_dirs: bool = True) -> None:
     os.environ.setdefault("AIRBYTE_OFFLINE_MODE", "1")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     for name, path in airbyte_dirs().items():
         os.environ.setdefault(name, str(path))
-        Path(os.environ[name]).mkdir(parents=True, exist_ok=True)
+        if create_dirs:
+            Path(os.environ[name]).mkdir(parents=True, exist_ok=True)
     # uv may live next to our interpreter (project venv) rather than on PATH.
     venv_bin = str(Path(sys.executable).parent)
     if venv_bin not in os.environ.get("PATH", "").split(os.pathsep):
