@@ -208,6 +208,49 @@ def test_killed_server_is_restarted_with_backoff_and_logged(supervised):
     assert f"location beta: restarting in 1s (restart #{before['restarts'] + 1})" in log
 
 
+def test_second_platform_on_the_same_port_is_refused(supervised, tmp_path):
+    """gRPC servers share ports (SO_REUSEPORT); a second dagster-init must not join in."""
+    port = supervised.ports["alpha"]
+    config = tmp_path / "code-locations.json"
+    config.write_text(
+        json.dumps(
+            {"code_locations": [{"name": "again", "module": f"{FIXTURES}.alpha", "port": port}]}
+        )
+    )
+    env = {
+        **os.environ,
+        "CODE_LOCATIONS_FILE": str(config),
+        "DATAPLATFORM_PLATFORM_DIR": str(tmp_path / "platform"),
+    }
+    proc = subprocess.Popen(
+        ["bash", str(SCRIPT)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    status_file = tmp_path / "platform" / "run" / "dagster-init.status.json"
+    try:
+        status = wait_until(
+            lambda: (
+                status_file.exists()
+                and json.loads(status_file.read_text()).get("initial_round_complete")
+                and json.loads(status_file.read_text())
+            ),
+            60,
+            "the second dagster-init to settle",
+        )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output = proc.communicate(timeout=60)[0]
+    again = status["locations"]["again"]
+    assert again["state"] == "port_in_use"
+    assert again["message"] == f"port {port} is served by another dagster-init on this machine"
+    assert f"location again NOT started: port {port} is served by another dagster-init" in output
+    assert supervised.location("alpha")["state"] == "ready"
+
+
 def test_sigterm_stops_every_child(supervised):
     children = [p.pid for p in psutil.Process(supervised.proc.pid).children(recursive=True)]
     assert len(children) >= 4

@@ -170,6 +170,7 @@ class ManagedServer:
     next_health_check: float = 0.0
     message: str = ""
     load_retries: int = 0
+    claim: object | None = None  # machine-wide claim on the port (processes.claim)
 
     @property
     def pid(self) -> int | None:
@@ -231,6 +232,22 @@ class Supervisor:
 
     def _try_start(self, srv: ManagedServer, now: float) -> None:
         loc = srv.location
+        if srv.claim is None:
+            srv.claim = processes.claim(f"dataplatform-grpc-port-{loc.port}")
+        if srv.claim is None:
+            message = f"port {loc.port} is served by another dagster-init on this machine"
+            if srv.state != PORT_IN_USE or srv.message != message:
+                log.error(
+                    'location %s NOT started: %s; stop that platform or change its "port" in '
+                    "%s (retrying every %.0fs at most)",
+                    loc.name,
+                    message,
+                    self.source,
+                    self.timing.backoff_max,
+                )
+            srv.state, srv.message = PORT_IN_USE, message
+            self._schedule_retry(srv, now, quiet=True)
+            return
         if not processes.port_is_free(self.bind_host, loc.port):
             holder = processes.port_holder(loc.port)
             message = f"port {loc.port} on {self.bind_host} is already in use" + (
@@ -532,6 +549,9 @@ class Supervisor:
         for srv in self.servers:
             self._kill(srv)  # waits, escalating to SIGKILL if needed
             srv.state = STOPPED
+            if srv.claim is not None:
+                srv.claim.close()
+                srv.claim = None
         if self._checker is not None:
             self._checker.close()
         self._write_status()

@@ -123,6 +123,23 @@ def terminate(pid: int, timeout: float = 20.0, popen: subprocess.Popen | None = 
     return True
 
 
+def claim(name: str) -> socket.socket | None:
+    """A machine-wide claim on `name`, held while the returned socket stays open; None if taken.
+
+    An abstract-namespace Unix socket: no file on disk, and the kernel drops the claim when the
+    holder exits, even on SIGKILL. dagster-init claims each port it serves, because gRPC servers
+    bind with SO_REUSEPORT: a second platform on this machine could otherwise bind the same
+    port a moment after our free-port check, and requests would land on either server.
+    """
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind("\0" + name)
+    except OSError:
+        sock.close()
+        return None
+    return sock
+
+
 def port_is_free(host: str, port: int) -> bool:
     """Whether we could bind host:port right now (SO_REUSEADDR, as servers do)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
