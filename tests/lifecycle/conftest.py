@@ -67,6 +67,17 @@ class RepoCopy:
             timeout=timeout,
         )
 
+    def script(self, name: str, timeout: float = 600):
+        """One of the copy's platform/ scripts (start.sh, stop.sh) with the copy's env."""
+        return subprocess.run(
+            ["bash", str(self.root / "platform" / name)],
+            cwd=self.root,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
     def tree_hash(self) -> dict[str, str]:
         """Path -> sha256 of every file (untracked ones included), minus git and dbt scratch."""
         hashes = {}
