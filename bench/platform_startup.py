@@ -3,13 +3,13 @@
     .venv/bin/python bench/platform_startup.py
 
 Starts a private platform (own platform dir, free ports, a fresh database) and prints:
-1. each code server started alone: time until it answers, RSS. Baseline: a trivial code
+1. each code server started alone (best of 2): time until it answers, RSS. Baseline: a trivial code
    location (tests/platform/fixture_locations/alpha) started the same way.
 2. the whole platform: time from start to all locations loaded over GraphQL, with every code
    server, the webserver and the daemon starting together (as `make up` does).
-3. RSS of each code server, the webserver, the daemon and dagster-init.
-4. sample_product_sync_pipeline: launch (GraphQL) to SUCCESS, minus its steps' own time, i.e.
+3. sample_product_sync_pipeline: launch (GraphQL) to SUCCESS, minus its steps' own time, i.e.
    the orchestration overhead. Baseline: the trivial fixture job through the same platform.
+4. RSS of each code server, the webserver, the daemon and dagster-init, after those runs.
 Targets (issue 3): code server ready <= 4 s and <= 150 MB; overhead <= 5 s per run.
 """
 
@@ -30,7 +30,7 @@ from _setup import bench_database  # noqa: E402
 from pyairbyte import settings  # noqa: E402
 from pyairbyte.runtime import paths, processes  # noqa: E402
 from pyairbyte.runtime.dagster_init import HealthChecker  # noqa: E402
-from tests.platform.ports import free_code_location_ports, free_port  # noqa: E402
+from pyairbyte.runtime.processes import ephemeral_port, reserve_free_ports  # noqa: E402
 
 FIXTURE = {
     "name": "bench_baseline",
@@ -66,6 +66,11 @@ def start_alone(module: str, port: int, env: dict, checker: HealthChecker) -> tu
         checker.forget("127.0.0.1", port)
 
 
+def best_of(n: int, *args) -> tuple[float, float]:
+    """The fastest of n starts (a busy machine only ever adds time), with its RSS."""
+    return min(start_alone(*args) for _ in range(n))
+
+
 def overhead(client, location: str, job: str) -> tuple[float, float, float]:
     """(launch -> SUCCESS, steps' own time, overhead) for one run, in seconds."""
     run = client.launch_run(location, job)
@@ -87,7 +92,7 @@ def main() -> int:
     pg = bench_database("dataplatform_bench_platform")
     doc = json.loads(settings.code_locations_file().read_text())
     real = [loc for loc in doc["code_locations"] if loc["enabled"]]
-    ports = free_code_location_ports(len(real) + 1)
+    ports = reserve_free_ports(len(real) + 1, 4276, 4299, owner="bench")
     for loc, port in zip(real, ports, strict=False):
         loc["port"] = port
     baseline_loc = {**FIXTURE, "port": ports[-1]}
@@ -96,8 +101,8 @@ def main() -> int:
     config = bench_root / "code-locations.json"
     config.write_text(json.dumps(doc))
     os.environ["CODE_LOCATIONS_FILE"] = str(config)
-    os.environ["DAGSTER_WEBSERVER_PORT"] = str(free_port())
-    os.environ["SAMPLE_API_PORT"] = str(free_port())
+    os.environ["DAGSTER_WEBSERVER_PORT"] = str(ephemeral_port())
+    os.environ["SAMPLE_API_PORT"] = str(ephemeral_port())
 
     from pyairbyte.runtime import local_platform, up
     from pyairbyte.runtime.dagster_graphql import DagsterGraphQL
@@ -115,12 +120,12 @@ def main() -> int:
     # 1. Each code server alone.
     checker = HealthChecker()
     print("\n1. Each code server started alone (ready = answers gRPC health; RSS once loaded)")
-    base_ready, base_rss = start_alone(FIXTURE["module"], ports[-1], env, checker)
+    base_ready, base_rss = best_of(2, FIXTURE["module"], ports[-1], env, checker)
     print(
         f"   {'baseline (trivial location)':30} ready {base_ready:5.1f} s   RSS {base_rss:5.0f} MB"
     )
     for loc in real:
-        ready, rss = start_alone(loc["module"], loc["port"], env, checker)
+        ready, rss = best_of(2, loc["module"], loc["port"], env, checker)
         print(
             f"   {loc['name']:30} ready {ready:5.1f} s ({ready / base_ready:4.2f}x)   "
             f"RSS {rss:5.0f} MB ({rss / base_rss:4.2f}x)   "
@@ -143,17 +148,9 @@ def main() -> int:
         for name, info in sup.items():
             print(f"   {name:30} code server ready after {info['ready_after_seconds']:5.1f} s")
 
-        # 3. Memory.
-        print("\n3. RSS")
-        for name, info in sup.items():
-            print(f"   code server {name:28} {processes.rss_mb(info['pid']):6.0f} MB")
-        for component in ("dagster-webserver", "dagster-daemon", "dagster-init"):
-            pid = local_platform.live_pid(component)
-            print(f"   {component:40} {processes.rss_mb(pid):6.0f} MB")
-
-        # 4. Orchestration overhead per run.
+        # 3. Orchestration overhead per run.
         client = DagsterGraphQL(state["webserver"]["url"])
-        print("\n4. Launch (GraphQL) to SUCCESS, minus the steps' own time")
+        print("\n3. Launch (GraphQL) to SUCCESS, minus the steps' own time")
         b_total, b_steps, b_over = overhead(client, FIXTURE["name"], "alpha_job")
         print(f"   {'baseline alpha_job (trivial)':36} total {b_total:5.1f} s  steps "
               f"{b_steps:5.1f} s  overhead {b_over:5.1f} s")  # fmt: skip
@@ -163,6 +160,14 @@ def main() -> int:
             f"overhead {over:5.1f} s ({over / b_over:4.2f}x baseline)   "
             f"[{verdict(over <= TARGET_OVERHEAD_S)} {TARGET_OVERHEAD_S:.0f} s]"
         )
+        # 4. Memory, after the runs (the daemon loads the workspace lazily).
+        print("\n4. RSS after the runs")
+        for name, info in sup.items():
+            print(f"   code server {name:28} {processes.rss_mb(info['pid']):6.0f} MB")
+        for component in ("dagster-webserver", "dagster-daemon", "dagster-init"):
+            pid = local_platform.live_pid(component)
+            print(f"   {component:40} {processes.rss_mb(pid):6.0f} MB")
+
     finally:
         local_platform.stop()
     return 0

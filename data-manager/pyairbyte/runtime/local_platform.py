@@ -147,7 +147,9 @@ def prepare_dagster_home() -> Path:
 def prepare_workspace() -> tuple[Path, list[str]]:
     """The local workspace file, and the names of the locations it lists."""
     source = code_locations_path()
-    locations, _ = read_code_locations(source)  # invalid entries are dagster-init's to report
+    # Same entries as the committed workspace: modules are not checked here (that depends on
+    # this process's import path); dagster-init checks them and reports the ones it skips.
+    locations, _ = read_code_locations(source, check_modules=False)
     active = [loc for loc in locations if loc.enabled]
     ws = workspace_config(load_document(source))
     target = write_local_workspace(paths.local_workspace_file(), active, ws, _source_label(source))
@@ -315,7 +317,9 @@ def start(timeout: float = 240.0) -> dict:
             )
         time.sleep(0.3)
     serving = [
-        name for name, info in sup.get("locations", {}).items() if info.get("state") == "ready"
+        name
+        for name, info in sup.get("locations", {}).items()
+        if info.get("state") == "ready" and name in names
     ]
     status = client.wait_for_locations(serving, timeout=max(5.0, deadline - time.monotonic()))
     report = []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -138,6 +139,37 @@ def claim(name: str) -> socket.socket | None:
         sock.close()
         return None
     return sock
+
+
+_reservations: list[socket.socket] = []  # held until this process exits
+
+
+def reserve_free_ports(count: int, low: int, high: int, owner: str) -> list[int]:
+    """`count` free ports in low..high, claimed machine-wide as `owner` for our lifetime.
+
+    For tests and benchmarks that run private platforms: two sessions on one machine (a
+    developer's and CI's) never pick the same ports. Random order keeps them apart even
+    before the claims.
+    """
+    candidates = [p for p in range(low, high + 1) if port_is_free("127.0.0.1", p)]
+    random.shuffle(candidates)
+    chosen: list[int] = []
+    for port in candidates:
+        reservation = claim(f"dataplatform-{owner}-port-{port}")
+        if reservation is None:
+            continue  # another session's
+        _reservations.append(reservation)
+        chosen.append(port)
+        if len(chosen) == count:
+            return sorted(chosen)
+    raise RuntimeError(f"need {count} free ports in {low}-{high}, found {chosen}")
+
+
+def ephemeral_port() -> int:
+    """A free port from the kernel's ephemeral range (webserver and API ports in tests)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def port_is_free(host: str, port: int) -> bool:
