@@ -8,6 +8,7 @@ header from ${ORDERS_API_KEY} that the local shop API checks.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -301,13 +302,27 @@ def test_add_refuses_bad_input_and_changes_nothing(orders_api, repo_copy, name, 
 
 
 def test_add_with_a_source_that_fails_check_changes_nothing(orders_api, repo_copy):
+    # This time the YAML already sits in external-connectors/ and is found by name
+    # (orders_api -> `name: orders-api`), the other way `connector add` takes its connector.
+    connectors = repo_copy.root / "data-manager/external-connectors"
+    shutil.copy(CONNECTOR_YAML, connectors / CONNECTOR_YAML.name)
+    shutil.copy(CONNECTOR_YAML.parent / "manifests/orders-api.yaml", connectors / "manifests")
     before = repo_copy.tree_hash()
-    out = repo_copy.cli(
-        "connector", "add", LOCATION, "--connector-yaml", str(CONNECTOR_YAML),
-        env={"ORDERS_API_KEY": "wrong-key"},
-    )  # fmt: skip
+    out = repo_copy.cli("connector", "add", "orders_api", env={"ORDERS_API_KEY": "wrong-key"})
     assert out.returncode == 1, out.stdout + out.stderr
     assert "the source's check failed, so nothing was added" in out.stderr
     assert "401" in out.stderr
     assert repo_copy.tree_hash() == before
-    assert repo_copy.git_status() == ""
+
+
+def test_add_that_fails_after_writing_rolls_every_file_back(orders_api, repo_copy):
+    """The files are written, then verified (locations load, dbt parses): here dbt cannot parse
+    the project, so the add is undone and the tree is byte for byte what it was."""
+    broken = repo_copy.root / "dbt_models/models/broken.sql"
+    broken.write_text("select * from {{ ref('no_such_model') }}\n")
+    before = repo_copy.tree_hash()
+    out = repo_copy.cli("connector", "add", LOCATION, "--connector-yaml", str(CONNECTOR_YAML))
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "the generated files did not verify, so every change was rolled back" in out.stderr
+    assert "dbt parse failed" in out.stderr and "no_such_model" in out.stderr
+    assert repo_copy.tree_hash() == before
