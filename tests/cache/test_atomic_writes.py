@@ -7,6 +7,7 @@ pages), and PostgreSQL rejects a staged value halfway through the load.
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import pytest
 
@@ -134,3 +135,22 @@ def test_merge_updates_matching_keys_and_keeps_the_last_duplicate(
     names = dict(rows(pg_conn, f"SELECT id, name FROM {table} WHERE id IN (1, 2, 3, 4, 40)"))
     assert names == {1: "second 1", 2: "second 2 again", 3: "second 3", 4: "first 4", 40: "new"}
     assert scalar(pg_conn, f"SELECT seen_at FROM {table} WHERE id = 2") is None
+
+
+@pytest.mark.parametrize("strategy", ["append", "merge"])
+def test_a_new_field_becomes_a_new_column(
+    strategy, loaded_cache, declarative_source, local_api, cache_schema, pg_conn
+):
+    schema = {
+        "type": "object",
+        "properties": {**SCHEMA["properties"], "Score Value": {"type": "number"}},
+    }
+    local_api.handler = paged([json.dumps({"id": 50, "name": "scored", "Score Value": 0.5})], 5)
+
+    declarative_source("items", schema, primary_key=["id"]).read(
+        loaded_cache, write_strategy=strategy
+    )
+
+    table = f'"{cache_schema}".items'
+    assert scalar(pg_conn, f"SELECT score_value FROM {table} WHERE id = 50") == Decimal("0.5")
+    assert scalar(pg_conn, f"SELECT count(*) FROM {table} WHERE score_value IS NULL") == 12

@@ -55,6 +55,11 @@ _COPY_LINES_SQL = (
 )
 _COPY_CHUNK_BYTES = 1 << 20
 
+_COLUMN_NAMES_SQL = """
+SELECT attname FROM pg_attribute
+WHERE attrelid = to_regclass(:name) AND attnum > 0 AND NOT attisdropped
+"""
+
 # Views (e.g. dbt staging models) that read from a table: a rename swap cannot drop such a table.
 _HAS_DEPENDENT_VIEWS_SQL = """
 SELECT EXISTS (
@@ -96,6 +101,36 @@ class CopyPostgresSqlProcessor(PostgresSqlProcessor):
         if create_if_missing and not self._table_exists(table_name):
             self._create_table(table_name, self._column_definitions_sql(stream_name))
         return table_name
+
+    def _table_exists(self, table_name: str) -> bool:
+        # One catalog lookup instead of SQLAlchemy's inspector listing every table.
+        with self.get_sql_connection() as connection:
+            return connection.execute(
+                text("SELECT to_regclass(:name) IS NOT NULL"),
+                {"name": self._fully_qualified(table_name)},
+            ).scalar()
+
+    def _existing_columns(self, table_name: str) -> set[str]:
+        name = self._fully_qualified(table_name)
+        with self.get_sql_connection() as connection:
+            return set(connection.execute(text(_COLUMN_NAMES_SQL), {"name": name}).scalars())
+
+    def _add_missing_columns_to_table(self, stream_name: str, table_name: str) -> None:
+        # Same result as PyAirbyte's version, without reflecting the whole table through
+        # SQLAlchemy (0.3 s per stream, most of a small sync's cache step).
+        existing = self._existing_columns(table_name)
+        missing = {
+            column: sql_type
+            for column, sql_type in self._get_sql_column_definitions(stream_name).items()
+            if column not in existing
+        }
+        for column, sql_type in missing.items():
+            self._execute_sql(
+                f"ALTER TABLE {self._fully_qualified(table_name)} "
+                f"ADD COLUMN {self._quote_identifier(column)} {pg_type_sql(sql_type)}"
+            )
+        if missing:
+            self._invalidate_table_cache(table_name)
 
     def _add_column_to_table(
         self,
