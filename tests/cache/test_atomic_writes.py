@@ -101,14 +101,15 @@ def test_value_postgres_rejects_fails_clearly_and_changes_nothing(
     assert leftovers == 0  # no loading table left behind
 
 
-def test_replace_keeps_views_on_the_table_working(
+def test_replace_keeps_views_and_indexes_on_the_table(
     loaded_cache, declarative_source, local_api, cache_schema, pg_conn
 ):
-    """dbt staging models are views on cache tables: a replace must not break or block them."""
+    """dbt staging models are views on cache tables: a replace must not break or block them,
+    nor drop an index someone added."""
+    table = f'"{cache_schema}".items'
     with pg_conn.cursor() as cur:
-        cur.execute(
-            f'CREATE VIEW "{cache_schema}".stg_items AS SELECT id, name FROM "{cache_schema}".items'
-        )
+        cur.execute(f'CREATE VIEW "{cache_schema}".stg_items AS SELECT id, name FROM {table}')
+        cur.execute(f"CREATE INDEX items_name_idx ON {table} (name)")
     local_api.handler = paged(_records(7, "second"), PAGE_SIZE)
 
     declarative_source("items", SCHEMA, primary_key=["id"]).read(
@@ -117,6 +118,8 @@ def test_replace_keeps_views_on_the_table_working(
 
     names = rows(pg_conn, f'SELECT name FROM "{cache_schema}".stg_items ORDER BY id')
     assert [n for (n,) in names] == [f"second {i}" for i in range(1, 8)]
+    index = f"{cache_schema}.items_name_idx"
+    assert scalar(pg_conn, "SELECT to_regclass(%s) IS NOT NULL", (index,))
 
 
 def test_merge_updates_matching_keys_and_keeps_the_last_duplicate(

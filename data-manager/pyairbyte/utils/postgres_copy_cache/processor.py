@@ -16,11 +16,14 @@ replaces the ones that lose data or are slow):
    the field and the value's problem.
 3. `_write_temp_table_to_final_table` (PyAirbyte) applies the write method, each in one
    transaction, so a failure leaves the final table as it was:
-   - replace: rename swap, or TRUNCATE + INSERT when views (dbt staging) depend on the table --
-     a rename swap would leave those views on the old table and the DROP would fail;
-   - append: INSERT ... SELECT (PyAirbyte's statement);
+   - replace: rename swap when the final table is plain (no views, indexes, grants, ...),
+     otherwise TRUNCATE + INSERT, which keeps the table object -- a rename swap would leave dbt's
+     staging views on the old table, the DROP would fail, and grants/indexes would be lost;
+   - append: INSERT ... SELECT;
    - merge: drop duplicate keys inside the batch (last emitted wins), UPDATE matching rows,
-     INSERT the rest.
+     INSERT the rest;
+   - append and merge into a final table that is still empty and plain (a first load) rename-
+     swap instead of copying every row again.
 
 Memory stays flat: files are streamed in 1 MiB chunks and the server does the parsing.
 """
@@ -45,6 +48,7 @@ from pyairbyte.utils.postgres_copy_cache.types import LosslessPostgresTypeConver
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
+    from sqlalchemy.engine import Connection
 
 # The staged files are JSON lines. Valid JSON never contains a raw control character (orjson and
 # json.dumps escape them all), so CSV format with \x02 as delimiter and \x01 as quote reads each
@@ -60,16 +64,27 @@ SELECT attname FROM pg_attribute
 WHERE attrelid = to_regclass(:name) AND attnum > 0 AND NOT attisdropped
 """
 
-# Views (e.g. dbt staging models) that read from a table: a rename swap cannot drop such a table.
-_HAS_DEPENDENT_VIEWS_SQL = """
-SELECT EXISTS (
-    SELECT 1
-    FROM pg_depend d
-    JOIN pg_rewrite r ON r.oid = d.objid
-    WHERE d.classid = 'pg_rewrite'::regclass
-      AND d.refobjid = to_regclass(:table_name)
-      AND r.ev_class <> d.refobjid
-)
+# True when nothing but PyAirbyte's own definition hangs off the table: no views (dbt staging
+# models) reading it, no indexes, triggers, rules, grants, constraints or comment. Only then may
+# a write replace the table object itself (rename swap); otherwise it must keep the object and
+# change its rows, or it would break the views and drop what users attached.
+_IS_PLAIN_TABLE_SQL = """
+SELECT c.relkind = 'r'
+   AND NOT c.relhasindex AND NOT c.relhastriggers AND NOT c.relhasrules
+   AND c.relacl IS NULL
+   AND obj_description(c.oid, 'pg_class') IS NULL
+   AND NOT EXISTS (
+       SELECT 1 FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid
+       WHERE d.classid = 'pg_rewrite'::regclass AND d.refobjid = c.oid AND r.ev_class <> c.oid)
+   AND NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = c.oid OR confrelid = c.oid)
+FROM pg_class c
+WHERE c.oid = to_regclass(:name)
+"""
+
+_COLUMN_SIGNATURE_SQL = """
+SELECT array_agg(attname || ' ' || format_type(atttypid, atttypmod) ORDER BY attnum)
+FROM pg_attribute
+WHERE attrelid = to_regclass(:name) AND attnum > 0 AND NOT attisdropped
 """
 
 
@@ -270,6 +285,59 @@ class CopyPostgresSqlProcessor(PostgresSqlProcessor):
 
     # ---- Write methods, each one transaction ---------------------------------------------------
 
+    def _can_take_over(self, connection: Connection, final_table: str, temp_table: str) -> bool:
+        """True if the loading table may simply replace the final table object (rename swap).
+
+        The final table must be plain (see _IS_PLAIN_TABLE_SQL) and have the very same columns,
+        so that nothing a user or dbt can observe changes except the rows.
+        """
+        if not connection.execute(text(_IS_PLAIN_TABLE_SQL), {"name": final_table}).scalar():
+            return False
+        signatures = [
+            connection.execute(text(_COLUMN_SIGNATURE_SQL), {"name": name}).scalar()
+            for name in (final_table, temp_table)
+        ]
+        return signatures[0] == signatures[1]
+
+    def _rename_swap(
+        self, connection: Connection, temp_table_name: str, final_table_name: str
+    ) -> None:
+        deletion_name = self.normalizer.normalize(f"{final_table_name}_deleteme")
+        final_table = self._fully_qualified(final_table_name)
+        connection.execute(
+            text(f"ALTER TABLE {final_table} RENAME TO {self._quote_identifier(deletion_name)}")
+        )
+        connection.execute(
+            text(
+                f"ALTER TABLE {self._fully_qualified(temp_table_name)} "
+                f"RENAME TO {self._quote_identifier(final_table_name)}"
+            )
+        )
+        connection.execute(text(f"DROP TABLE {self._fully_qualified(deletion_name)}"))
+
+    def _take_over_if_empty(
+        self, connection: Connection, temp_table_name: str, final_table_name: str
+    ) -> bool:
+        """Rename-swap when the final table is still empty and plain: a first load then costs
+        no INSERT ... SELECT of every row (a third of the cache step). Returns True if done."""
+        final_table = self._fully_qualified(final_table_name)
+        temp_table = self._fully_qualified(temp_table_name)
+        if not self._can_take_over(connection, final_table, temp_table):
+            return False
+        # Re-check emptiness under the lock the rename needs anyway, so no concurrent insert
+        # can slip in between the check and the swap.
+        connection.execute(text(f"LOCK TABLE {final_table} IN ACCESS EXCLUSIVE MODE"))
+        if connection.execute(text(f"SELECT EXISTS (SELECT 1 FROM {final_table})")).scalar():
+            return False
+        self._rename_swap(connection, temp_table_name, final_table_name)
+        return True
+
+    def _column_list(self, stream_name: str) -> str:
+        return ", ".join(
+            self._quote_identifier(column)
+            for column in self._get_sql_column_definitions(stream_name)
+        )
+
     def _swap_temp_table_with_final_table(
         self,
         stream_name: str,
@@ -279,31 +347,37 @@ class CopyPostgresSqlProcessor(PostgresSqlProcessor):
         final_table = self._fully_qualified(final_table_name)
         temp_table = self._fully_qualified(temp_table_name)
         with self.get_sql_connection() as connection:
-            has_views = connection.execute(
-                text(_HAS_DEPENDENT_VIEWS_SQL), {"table_name": final_table}
-            ).scalar()
-        if has_views:
-            # Keep the table object the views point at; replace its rows instead.
+            if self._can_take_over(connection, final_table, temp_table):
+                self._rename_swap(connection, temp_table_name, final_table_name)
+                take_over = True
+            else:
+                take_over = False
+        if not take_over:
+            # Keep the table object (views, grants and indexes stay); replace its rows.
             self._ensure_compatible_table_schema(stream_name, final_table_name)
-            column_list = ", ".join(
-                self._quote_identifier(column)
-                for column in self._get_sql_column_definitions(stream_name)
-            )
-            statements = [
-                f"TRUNCATE {final_table}",
-                f"INSERT INTO {final_table} ({column_list}) SELECT {column_list} FROM {temp_table}",
-            ]
-        else:
-            deletion_name = self.normalizer.normalize(f"{final_table_name}_deleteme")
-            statements = [
-                f"ALTER TABLE {final_table} RENAME TO {self._quote_identifier(deletion_name)}",
-                f"ALTER TABLE {temp_table} RENAME TO {self._quote_identifier(final_table_name)}",
-                f"DROP TABLE {self._fully_qualified(deletion_name)}",
-            ]
-        with self.get_sql_connection() as connection:
-            for statement in statements:
-                connection.execute(text(statement))
+            columns = self._column_list(stream_name)
+            insert = f"INSERT INTO {final_table} ({columns}) SELECT {columns} FROM {temp_table}"
+            with self.get_sql_connection() as connection:
+                connection.execute(text(f"TRUNCATE {final_table}"))
+                connection.execute(text(insert))
         self._invalidate_table_cache(final_table_name)
+
+    def _append_temp_table_to_final_table(
+        self,
+        temp_table_name: str,
+        final_table_name: str,
+        stream_name: str,
+    ) -> None:
+        columns = self._column_list(stream_name)
+        with self.get_sql_connection() as connection:
+            if self._take_over_if_empty(connection, temp_table_name, final_table_name):
+                return
+            connection.execute(
+                text(
+                    f"INSERT INTO {self._fully_qualified(final_table_name)} ({columns}) "
+                    f"SELECT {columns} FROM {self._fully_qualified(temp_table_name)}"
+                )
+            )
 
     def _emulated_merge_temp_table_to_final_table(
         self,
@@ -341,14 +415,21 @@ class CopyPostgresSqlProcessor(PostgresSqlProcessor):
             f"DELETE FROM {temp_table} a USING {temp_table} b "
             f"WHERE {keys_match('a', 'b')} AND a.ctid < b.ctid"
         )
-        statements = [
-            f"UPDATE {final_table} f SET {set_list} "
-            f"FROM {temp_table} t WHERE {keys_match('f', 't')}",
-            f"INSERT INTO {final_table} ({column_list}) SELECT {column_list} FROM {temp_table} t "
-            f"WHERE NOT EXISTS (SELECT 1 FROM {final_table} f WHERE {keys_match('f', 't')})",
-        ]
         with self.get_sql_connection() as connection:
             if connection.execute(text(has_duplicates_sql)).scalar():
-                statements.insert(0, dedupe_sql)
-            for statement in statements:
-                connection.execute(text(statement))
+                connection.execute(text(dedupe_sql))
+            if self._take_over_if_empty(connection, temp_table_name, final_table_name):
+                return
+            connection.execute(
+                text(
+                    f"UPDATE {final_table} f SET {set_list} "
+                    f"FROM {temp_table} t WHERE {keys_match('f', 't')}"
+                )
+            )
+            connection.execute(
+                text(
+                    f"INSERT INTO {final_table} ({column_list}) "
+                    f"SELECT {column_list} FROM {temp_table} t "
+                    f"WHERE NOT EXISTS (SELECT 1 FROM {final_table} f WHERE {keys_match('f', 't')})"
+                )
+            )
