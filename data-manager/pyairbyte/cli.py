@@ -18,8 +18,9 @@ import click
 from pyairbyte.lifecycle.errors import LifecycleError
 
 RELOAD_HINT = (
-    "restart the platform's code servers and daemon so they read the new code-locations.json "
-    "(`make down && make up` locally, or rebuild the data-manager container)"
+    "restart the platform so its code servers, webserver and daemon read the new "
+    "code-locations.json: `bash platform/stop.sh && bash platform/start.sh` locally, or "
+    "`docker compose up -d --build data-manager` and restart the webserver and daemon"
 )
 
 

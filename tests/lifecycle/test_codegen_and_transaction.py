@@ -190,3 +190,29 @@ def test_file_transaction_failing_midway_restores_what_it_wrote(tmp_path):
     with pytest.raises(OSError):
         txn.apply()
     assert _snapshot(tmp_path) == before
+
+
+def test_odd_stream_and_key_names_stay_data_in_every_generated_file():
+    from pyairbyte.lifecycle.scaffold import LocationSpec, render_location_files
+
+    nested = {"type": "object", "properties": {"{{ x }}": {"type": "string"}}}
+    stream = DiscoveredStream(
+        'it\'s {{odd}} "x"', {"properties": {"{{ y }}": {"type": "string"}, "meta": nested}}, []
+    )
+    models = dbt_codegen.plan_stream_models(stream, "p_", "staging_odd", "odd_reporting")
+    sql = dbt_codegen.render_staging_sql("loc", "loc", models)
+    assert "source('loc', 'it\\'s {{odd}} \"x\"')" in sql
+    # Jinja delimiters in data: only inside {% raw %}, never in a comment.
+    head, raw = sql.split("{% raw %}")
+    assert "'{{ x }}'" in raw and "{% endraw %}" in raw
+    assert "{{ y }}" not in sql and "-- {  y }}" in sql
+    doc = yaml.safe_load(
+        dbt_codegen.render_sources_yaml("loc", "c", "loc", "pyairbyte_cache", "sync_loc", [models])
+    )
+    assert doc["sources"][0]["tables"][0]["name"] == stream.name
+    spec = LocationSpec(
+        "loc", "c", [stream.name], 4290, "loc", ["staging_odd"], ["odd_reporting"],
+        "pyairbyte_cache", "c_",
+    )  # fmt: skip
+    for path, text in render_location_files(spec).items():
+        compile(text, path, "exec")

@@ -102,15 +102,20 @@ def probe_modules(modules: list[str], root: Path, env: dict | None = None) -> di
     if not modules:
         return {}
     run_env = {**(env if env is not None else os.environ), "PYTHONDONTWRITEBYTECODE": "1"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "pyairbyte.lifecycle.probe", *modules],
-        cwd=root,
-        env=run_env,
-        capture_output=True,
-        text=True,
-        timeout=CHILD_TIMEOUT * max(1, len(modules)),
-        check=False,
-    )
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "pyairbyte.lifecycle.probe", *modules],
+            cwd=root,
+            env=run_env,
+            capture_output=True,
+            text=True,
+            timeout=CHILD_TIMEOUT * max(1, len(modules)),
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        proc = subprocess.CompletedProcess(exc.cmd, -1, exc.stdout or "", "timed out")
+        if isinstance(proc.stdout, bytes):
+            proc.stdout = proc.stdout.decode(errors="replace")
     results = {}
     for line in proc.stdout.splitlines():
         try:

@@ -61,6 +61,7 @@ def _py_list(items: list[str]) -> str:
 
 def _docstring(text: str, indent: str = "") -> str:
     """A docstring wrapped to the project's line length (ruff format does not wrap them)."""
+    text = text.replace("\\", "/").replace('"', "'")  # stream names end up in here
     # 100 columns minus the indent and the six quote characters of a one-line docstring.
     lines = textwrap.wrap(text, width=94 - len(indent))
     if len(lines) == 1:
