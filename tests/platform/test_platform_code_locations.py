@@ -32,8 +32,8 @@ def errors(path):
     return [str(f) for f in validate(path) if f.severity == "error"]
 
 
-def test_repository_file_is_valid_and_lists_the_three_locations():
-    locations = load_code_locations(settings.code_locations_file())
+def test_repository_file_is_valid_and_enables_the_three_sample_locations():
+    locations = [loc for loc in load_code_locations(settings.code_locations_file()) if loc.enabled]
     assert [(loc.name, loc.port, loc.module) for loc in locations] == [
         ("dbt_poc", 4266, "dagster_code.dbt_poc"),
         ("airbyte_sync", 4267, "dagster_code.airbyte_sync"),

@@ -223,6 +223,45 @@ def test_ui_in_headless_chromium_shows_loaded_locations_and_the_asset_graph(plat
         page.close()
 
 
+@pytest.mark.skipif(
+    not chromium_path(), reason="chromium not installed (apt-get install -y chromium)"
+)
+def test_materialize_all_clicked_in_the_ui_succeeds(platform, pg_conn, tmp_path):
+    """What a user does: open the sample_product_sync group and click "Materialize all"."""
+    before = {run_id for (run_id,) in rows(pg_conn, "select run_id from runs")}
+    with HeadlessChromium(tmp_path / "chromium-profile") as browser:
+        page = browser.new_page()
+        page.navigate(
+            f"{platform.url}/locations/sample_product_sync/asset-groups/sample_product_sync"
+        )
+        page.wait_for_text(["sync_sample_connector", "Materialize all"], timeout=90)
+        clicked = page.evaluate(
+            "(() => { const b = [...document.querySelectorAll('button')]"
+            ".find(b => b.innerText.trim() === 'Materialize all');"
+            " if (!b || b.disabled) return false; b.click(); return true; })()"
+        )
+        assert clicked, page.body_text()[:2000]
+        deadline = time.monotonic() + 60
+        while not (new := {r for (r,) in rows(pg_conn, "select run_id from runs")} - before):
+            assert time.monotonic() < deadline, "clicking Materialize all launched no run"
+            time.sleep(0.5)
+        page.close()
+    (run_id,) = new
+    client = DagsterGraphQL(platform.url)
+    run = client.run(run_id)
+    assert {s["stepKey"] for s in run["stepStats"]} <= {
+        "sync_sample_connector",
+        "transform_sample_product_data",
+    }
+    deadline = time.monotonic() + 600
+    while (status := client.run(run_id)["status"]) not in ("SUCCESS", "FAILURE", "CANCELED"):
+        assert time.monotonic() < deadline, f"run {run_id} still {status}"
+        time.sleep(1)
+    assert status == "SUCCESS", f"{platform.url}/runs/{run_id}"
+    steps = {s["stepKey"]: s["status"] for s in client.run(run_id)["stepStats"]}
+    assert steps == {"sync_sample_connector": "SUCCESS", "transform_sample_product_data": "SUCCESS"}
+
+
 def test_stop_stops_everything_by_pid_and_keeps_the_data(platform, pg_conn):
     pids = platform.pids()
     servers = [i["pid"] for i in platform.supervisor_status()["locations"].values()]
@@ -240,4 +279,4 @@ def test_stop_stops_everything_by_pid_and_keeps_the_data(platform, pg_conn):
     assert list((platform.platform_dir / "run").glob("*.pid")) == []
     # Data stays: the reporting tables and the run history are still there.
     assert scalar(pg_conn, "select count(*) from reporting.products_reporting") > 0
-    assert scalar(pg_conn, "select count(*) from runs") == 2
+    assert scalar(pg_conn, "select count(*) from runs where status = 'SUCCESS'") >= 2
