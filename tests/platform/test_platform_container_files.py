@@ -181,3 +181,20 @@ def test_image_copies_what_the_runtime_reads(dockerfile):
     }
     # Code locations, connector YAMLs, code-locations.json, dbt project and instance config.
     assert {"dagster_code", "data-manager", "dbt_models", "platform", "uv.lock"} <= copied
+
+
+def test_dockerignore_keeps_local_state_out_but_not_what_is_copied(dockerfile):
+    ignored = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert {".venv", ".project", ".env", "dbt_models/target"} <= set(ignored)
+    copied = {
+        a.rstrip("/")
+        for line in dockerfile
+        if line.startswith("COPY ")
+        for a in shlex.split(line)[1:-1]
+        if not a.startswith("--")
+    }
+    assert not copied & set(ignored)
