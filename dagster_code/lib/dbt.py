@@ -53,7 +53,11 @@ class PlatformDbtTranslator(DagsterDbtTranslator):
         # should enable this, or two locations would define the same check.
         super().__init__(
             settings=DagsterDbtTranslatorSettings(
-                enable_asset_checks=True, enable_source_tests_as_checks=source_tests_as_checks
+                enable_asset_checks=True,
+                enable_source_tests_as_checks=source_tests_as_checks,
+                # A connector with several streams has several dbt sources, all produced by its
+                # one sync asset, so they share that asset key.
+                enable_duplicate_source_asset_keys=True,
             )
         )
         self._key_prefix = list(key_prefix)
