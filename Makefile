@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 UV_VERSION := 0.13.9
 
-.PHONY: install manifest lint format test up down bench lock clean
+.PHONY: install manifest lint format check test up down bench lock clean
 
 install: $(VENV)/.installed
 
@@ -27,8 +27,14 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# `dataplatform check` is the config doctor: the four config files agree, every location loads,
+# every connector YAML is valid, dbt sources and staging columns match the cache.
 test: install manifest lint
+	$(VENV)/bin/dataplatform check
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+check: install
+	$(VENV)/bin/dataplatform check
 
 up: install manifest
 	bash platform/up.sh
