@@ -50,6 +50,11 @@ def _peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
     return resource.getrusage(who).ru_maxrss / 1024  # Linux reports KiB
 
 
+def _cpu_seconds(who: int = resource.RUSAGE_SELF) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _faker_config(args) -> dict:
     return {"count": args.records, "seed": args.seed, "always_updated": False, "parallelism": 2}
 
@@ -155,6 +160,7 @@ def variant_emit(args) -> dict:
         subprocess.run([str(connector), "spec"], check=True, capture_output=True)
         spec_times.append(time.perf_counter() - started)
 
+    spec_cpu = _cpu_seconds(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     records = 0
     with subprocess.Popen(
@@ -169,6 +175,7 @@ def variant_emit(args) -> dict:
         raise SystemExit(f"connector emitted {records} user records, expected {args.records}")
     return {
         "emit_seconds": emit_seconds,
+        "connector_cpu_seconds": _cpu_seconds(resource.RUSAGE_CHILDREN) - spec_cpu,
         "connector_start_seconds": statistics.median(spec_times),
         "connector_peak_rss_mb": _peak_rss_mb(resource.RUSAGE_CHILDREN),
     }
@@ -183,10 +190,13 @@ def _variant_sync(kind: str, args) -> dict:
     cache_step = _time_cache_step()
     _warm_up(source)
 
+    cpu_before = _cpu_seconds(), _cpu_seconds(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     source.read(cache)
     result = {
         "full_sync_seconds": time.perf_counter() - started,
+        "cpu_seconds": _cpu_seconds() - cpu_before[0],
+        "connector_cpu_seconds": _cpu_seconds(resource.RUSAGE_CHILDREN) - cpu_before[1],
         "cache_step_seconds": cache_step["seconds"],
         "rows": _row_count(SCHEMAS[kind]),
     }
@@ -400,6 +410,12 @@ def main() -> None:
     print(f"rerun, no new data, same Source:      {copy['rerun_warm_seconds']:.2f} s")
     print(f"rerun, no new data, new Source:       {copy['rerun_cold_seconds']:.2f} s")
     print(f"rows: stock {stock['rows']}, copy {copy['rows']} -> {copy['rows_after_reruns']}")
+    print(
+        f"CPU seconds: connector alone {emit['connector_cpu_seconds']:.1f}; full sync with copy:"
+        f" connector {copy['connector_cpu_seconds']:.1f} + sync process {copy['cpu_seconds']:.1f};"
+        f" with stock: {stock['connector_cpu_seconds']:.1f} + {stock['cpu_seconds']:.1f}"
+        " (PostgreSQL server CPU not included)"
+    )
     print("\ntargets (CopyPostgresCache):")
     print(_check("cache step / bare parse+COPY", copy["cache_step_seconds"] / bare_step, 1.5))
     print(_check("full sync / source emit", copy["full_sync_seconds"] / emit["emit_seconds"], 1.2))

@@ -31,6 +31,7 @@ Memory stays flat: files are streamed in 1 MiB chunks and the server does the pa
 from __future__ import annotations
 
 import gzip
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,6 +51,8 @@ if TYPE_CHECKING:
     from sqlalchemy import Table
     from sqlalchemy.engine import Connection
 
+log = logging.getLogger(__name__)
+
 # The staged files are JSON lines. Valid JSON never contains a raw control character (orjson and
 # json.dumps escape them all), so CSV format with \x02 as delimiter and \x01 as quote reads each
 # line verbatim into one text value: no escaping pass over the data is needed in Python.
@@ -59,10 +62,13 @@ _COPY_LINES_SQL = (
 )
 _COPY_CHUNK_BYTES = 1 << 20
 
-_COLUMN_NAMES_SQL = """
-SELECT attname FROM pg_attribute
+_COLUMN_TYPES_SQL = """
+SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
 WHERE attrelid = to_regclass(:name) AND attnum > 0 AND NOT attisdropped
 """
+
+# Column types the stock PostgresCache creates where this cache creates exact ones.
+_LOSSY_LEGACY_TYPES = {"json", "timestamp without time zone", "numeric(38,9)"}
 
 # True when nothing but PyAirbyte's own definition hangs off the table: no views (dbt staging
 # models) reading it, no indexes, triggers, rules, grants, constraints or comment. Only then may
@@ -125,27 +131,59 @@ class CopyPostgresSqlProcessor(PostgresSqlProcessor):
                 {"name": self._fully_qualified(table_name)},
             ).scalar()
 
-    def _existing_columns(self, table_name: str) -> set[str]:
+    def _existing_columns(self, table_name: str) -> dict[str, str]:
+        """column name -> type (as PostgreSQL's format_type prints it) of an existing table."""
         name = self._fully_qualified(table_name)
         with self.get_sql_connection() as connection:
-            return set(connection.execute(text(_COLUMN_NAMES_SQL), {"name": name}).scalars())
+            return dict(connection.execute(text(_COLUMN_TYPES_SQL), {"name": name}).all())
 
     def _add_missing_columns_to_table(self, stream_name: str, table_name: str) -> None:
         # Same result as PyAirbyte's version, without reflecting the whole table through
         # SQLAlchemy (0.3 s per stream, most of a small sync's cache step).
         existing = self._existing_columns(table_name)
-        missing = {
-            column: sql_type
-            for column, sql_type in self._get_sql_column_definitions(stream_name).items()
-            if column not in existing
+        expected = self._get_sql_column_definitions(stream_name)
+        for column, sql_type in expected.items():
+            if column not in existing:
+                self._execute_sql(
+                    f"ALTER TABLE {self._fully_qualified(table_name)} "
+                    f"ADD COLUMN {self._quote_identifier(column)} {pg_type_sql(sql_type)}"
+                )
+        self._warn_about_lossy_legacy_columns(table_name, existing, expected)
+        self._invalidate_table_cache(table_name)
+
+    def _warn_about_lossy_legacy_columns(
+        self,
+        table_name: str,
+        existing: dict[str, str],
+        expected: dict[str, sqlalchemy.types.TypeEngine],
+    ) -> None:
+        """A table the stock PostgresCache created keeps its lossy column types: say so.
+
+        Appending or merging into it still works (values are cast on insert), but a
+        timestamp column drops offsets and numeric(38,9) rounds. Changing the types in place
+        would fail on dependent views and rewrite the table, so this only warns.
+        """
+        legacy = {
+            column: (existing[column], pg_type_sql(sql_type))
+            for column, sql_type in expected.items()
+            if existing.get(column) in _LOSSY_LEGACY_TYPES
+            and pg_type_sql(sql_type) != existing[column].upper()
         }
-        for column, sql_type in missing.items():
-            self._execute_sql(
-                f"ALTER TABLE {self._fully_qualified(table_name)} "
-                f"ADD COLUMN {self._quote_identifier(column)} {pg_type_sql(sql_type)}"
+        if legacy:
+            found = ", ".join(f"{c} is {old} (not {new})" for c, (old, new) in legacy.items())
+            log.warning(
+                "%s.%s was created by PyAirbyte's stock PostgresCache: %s. Rows still load, but "
+                "lose precision in these columns. Fix: run one sync with "
+                "write_strategy='replace' (or drop the table) to recreate it with exact types.",
+                self.sql_config.schema_name,
+                table_name,
+                found,
             )
-        if missing:
-            self._invalidate_table_cache(table_name)
+
+    def _init_connection_settings(self, connection: Connection) -> None:
+        # Date-times without an offset mean UTC, and timestamptz -> timestamp casts (into a
+        # table the stock cache created) are done in UTC too, whatever the server's default.
+        connection.execute(text("SET TIME ZONE 'UTC'"))
 
     def _add_column_to_table(
         self,
@@ -285,17 +323,13 @@ class CopyPostgresSqlProcessor(PostgresSqlProcessor):
 
     # ---- Write methods, each one transaction ---------------------------------------------------
 
-    def _can_take_over(self, connection: Connection, final_table: str, temp_table: str) -> bool:
-        """True if the loading table may simply replace the final table object (rename swap).
+    def _is_plain_table(self, connection: Connection, table: str) -> bool:
+        return bool(connection.execute(text(_IS_PLAIN_TABLE_SQL), {"name": table}).scalar())
 
-        The final table must be plain (see _IS_PLAIN_TABLE_SQL) and have the very same columns,
-        so that nothing a user or dbt can observe changes except the rows.
-        """
-        if not connection.execute(text(_IS_PLAIN_TABLE_SQL), {"name": final_table}).scalar():
-            return False
+    def _same_columns(self, connection: Connection, table: str, other_table: str) -> bool:
         signatures = [
             connection.execute(text(_COLUMN_SIGNATURE_SQL), {"name": name}).scalar()
-            for name in (final_table, temp_table)
+            for name in (table, other_table)
         ]
         return signatures[0] == signatures[1]
 
@@ -322,7 +356,11 @@ class CopyPostgresSqlProcessor(PostgresSqlProcessor):
         no INSERT ... SELECT of every row (a third of the cache step). Returns True if done."""
         final_table = self._fully_qualified(final_table_name)
         temp_table = self._fully_qualified(temp_table_name)
-        if not self._can_take_over(connection, final_table, temp_table):
+        # Same columns too: an append or merge must not change the table's definition.
+        if not (
+            self._is_plain_table(connection, final_table)
+            and self._same_columns(connection, final_table, temp_table)
+        ):
             return False
         # Re-check emptiness under the lock the rename needs anyway, so no concurrent insert
         # can slip in between the check and the swap.
@@ -347,11 +385,11 @@ class CopyPostgresSqlProcessor(PostgresSqlProcessor):
         final_table = self._fully_qualified(final_table_name)
         temp_table = self._fully_qualified(temp_table_name)
         with self.get_sql_connection() as connection:
-            if self._can_take_over(connection, final_table, temp_table):
+            # A replace may change the definition (new columns, exact types for a table the
+            # stock cache made), so only plainness matters here.
+            take_over = self._is_plain_table(connection, final_table)
+            if take_over:
                 self._rename_swap(connection, temp_table_name, final_table_name)
-                take_over = True
-            else:
-                take_over = False
         if not take_over:
             # Keep the table object (views, grants and indexes stay); replace its rows.
             self._ensure_compatible_table_schema(stream_name, final_table_name)
