@@ -28,7 +28,7 @@ from pyairbyte.runtime.processes import port_is_free
 from pyairbyte.sample_api import load_fixture_products
 from tests.helpers import rows, scalar
 from tests.platform.headless_chromium import HeadlessChromium, chromium_path
-from tests.platform.ports import free_code_location_ports, free_port
+from tests.platform.ports import free_code_location_ports, free_port, stop_recorded_processes
 
 ROOT = settings.app_root()
 FAKER_COUNT = 300
@@ -105,9 +105,7 @@ def platform(pg, tmp_path_factory):
         yield p
     finally:
         p.script("stop.sh")
-        # Last resort if stop.sh itself failed: our own children only.
-        for child in psutil.Process().children(recursive=True):
-            child.kill()
+        stop_recorded_processes(p.platform_dir)  # in case stop.sh itself failed
 
 
 def test_make_up_runs_the_sample_pipelines_and_reports(platform):

@@ -19,7 +19,7 @@ import pytest
 
 from pyairbyte import settings
 from pyairbyte.runtime.processes import port_is_free
-from tests.platform.ports import free_code_location_ports
+from tests.platform.ports import free_code_location_ports, stop_recorded_processes
 
 FIXTURES = "tests.platform.fixture_locations"
 SCRIPT = settings.app_root() / "data-manager" / "scripts" / "dagster-init.sh"
@@ -117,10 +117,13 @@ def supervised(tmp_path_factory):
         yield sup
     finally:
         blocker.close()
-        if sup.proc.poll() is None:
-            os.killpg(sup.proc.pid, signal.SIGKILL)
-            for child in psutil.Process().children(recursive=True):
-                child.kill()
+        if sup.proc.poll() is None:  # a test failed before the SIGTERM test ran
+            sup.proc.send_signal(signal.SIGTERM)
+            try:
+                sup.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                sup.proc.kill()
+        stop_recorded_processes(platform_dir)
 
 
 def test_good_locations_are_ready_and_answer(supervised):

@@ -154,15 +154,21 @@ def reserve_free_ports(count: int, low: int, high: int, owner: str) -> list[int]
     candidates = [p for p in range(low, high + 1) if port_is_free("127.0.0.1", p)]
     random.shuffle(candidates)
     chosen: list[int] = []
+    claimed_elsewhere = []
     for port in candidates:
         reservation = claim(f"dataplatform-{owner}-port-{port}")
         if reservation is None:
-            continue  # another session's
+            claimed_elsewhere.append(port)  # another session's (or already ours)
+            continue
         _reservations.append(reservation)
         chosen.append(port)
         if len(chosen) == count:
             return sorted(chosen)
-    raise RuntimeError(f"need {count} free ports in {low}-{high}, found {chosen}")
+    busy = sorted(set(range(low, high + 1)) - set(candidates))
+    raise RuntimeError(
+        f"need {count} free ports in {low}-{high}; in use: {busy}, reserved by other "
+        f"sessions: {sorted(claimed_elsewhere)}"
+    )
 
 
 def ephemeral_port() -> int:
