@@ -10,9 +10,14 @@ Configure: MYSQL_HOST, MYSQL_PORT, MYSQL_USER, MYSQL_PASSWORD, MYSQL_SYNC_DATABA
 MYSQL_SYNC_TABLES (comma-separated), and POSTGRES_* for the cache.
 """
 
-from dagster import Definitions
+from dagster import Definitions, in_process_executor
 
 from .assets import mysql_tables_sync_assets
 from .jobs import mysql_tables_sync_pipeline_job
 
-defs = Definitions(assets=[mysql_tables_sync_assets], jobs=[mysql_tables_sync_pipeline_job])
+defs = Definitions(
+    assets=[mysql_tables_sync_assets],
+    jobs=[mysql_tables_sync_pipeline_job],
+    # One step, run in the run worker itself (no extra process to start).
+    executor=in_process_executor,
+)

@@ -13,7 +13,7 @@ for the target, and POSTGRES_* for the event store (schema EVENT_STORE_SCHEMA, d
 event_store).
 """
 
-from dagster import Definitions
+from dagster import Definitions, in_process_executor
 
 from .assets import user_sync_event_gen, user_sync_event_handler
 from .jobs import nrc_integrations_pipeline_job
@@ -21,4 +21,7 @@ from .jobs import nrc_integrations_pipeline_job
 defs = Definitions(
     assets=[user_sync_event_gen, user_sync_event_handler],
     jobs=[nrc_integrations_pipeline_job],
+    # Steps run one after another in the run worker: a process per step would re-import
+    # dagster, dbt and airbyte each time (most of a run's orchestration overhead).
+    executor=in_process_executor,
 )

@@ -9,7 +9,7 @@ Configure: SAMPLE_API_URL (the products API), and SWEDEN_POSTGRES_* / SWEDEN_CAC
 Sweden cache lives elsewhere than the default one.
 """
 
-from dagster import Definitions
+from dagster import Definitions, in_process_executor
 
 from .assets import cleanup_airbyte_cache_tables_sweden, sample_connector_sync_assets_sweden
 from .jobs import sweden_sync_pipeline_job
@@ -17,4 +17,7 @@ from .jobs import sweden_sync_pipeline_job
 defs = Definitions(
     assets=[cleanup_airbyte_cache_tables_sweden, sample_connector_sync_assets_sweden],
     jobs=[sweden_sync_pipeline_job],
+    # Steps run one after another in the run worker: a process per step would re-import
+    # dagster, dbt and airbyte each time (most of a run's orchestration overhead).
+    executor=in_process_executor,
 )

@@ -92,7 +92,7 @@ def render_location_files(spec: LocationSpec) -> dict[str, str]:
         )
         + f"""
 
-from dagster import Definitions
+from dagster import Definitions, in_process_executor
 
 from dagster_code.lib.dbt import dbt_resource
 
@@ -103,6 +103,9 @@ defs = Definitions(
     assets=[{sync}, {transform}],
     resources={{"dbt": dbt_resource()}},
     jobs=[{spec.job_variable}],
+    # Steps run one after another in the run worker: a process per step would re-import
+    # dagster, dbt and airbyte each time (most of a run's orchestration overhead).
+    executor=in_process_executor,
 )
 """,
         "assets/__init__.py": f"""# Assets package for the {loc} code location
