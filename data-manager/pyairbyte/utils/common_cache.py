@@ -73,12 +73,12 @@ def table_prefix_for(connector_name: str) -> str:
 
 
 def get_cache(cache_name: str = "default", connector_name: str | None = None) -> PostgresCache:
-    """A PostgresCache for the named configuration; staging files go under the project dir."""
+    """A PostgresCache (the lossless COPY-loading subclass) for the named configuration."""
     configure_airbyte_environment()
-    from airbyte.caches import PostgresCache
+    from pyairbyte.utils.postgres_copy_cache import CopyPostgresCache
 
     cache_config = dict(CACHE_CONFIGS[cache_name])
     if connector_name:
         cache_config["table_prefix"] = table_prefix_for(connector_name)
     cache_config["cache_dir"] = settings.project_dir() / "airbyte" / "cache" / cache_name
-    return PostgresCache(**cache_config)
+    return CopyPostgresCache(**cache_config)

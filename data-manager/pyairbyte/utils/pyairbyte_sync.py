@@ -38,6 +38,10 @@ def build_source(connector: ConnectorConfig) -> Source:
     import airbyte as ab
 
     if connector.is_declarative:
+        # Incremental manifest streams resume from the state stored in the cache.
+        from pyairbyte.utils.postgres_copy_cache import enable_declarative_state
+
+        enable_declarative_state()
         return ab.get_source(
             connector.name,
             source_manifest=connector.source_manifest,
