@@ -157,3 +157,17 @@ def test_a_new_field_becomes_a_new_column(
     table = f'"{cache_schema}".items'
     assert scalar(pg_conn, f"SELECT score_value FROM {table} WHERE id = 50") == Decimal("0.5")
     assert scalar(pg_conn, f"SELECT count(*) FROM {table} WHERE score_value IS NULL") == 12
+
+
+def test_a_string_postgres_cannot_store_is_named(
+    loaded_cache, declarative_source, local_api, cache_schema, pg_conn
+):
+    """PostgreSQL text cannot hold U+0000: the error names the field instead of a bare SQL error."""
+    from pyairbyte.utils.postgres_copy_cache import CacheLoadError
+
+    before = _snapshot(pg_conn, cache_schema)
+    local_api.handler = paged(['{"id": 1, "name": "nul \\u0000 inside"}'], PAGE_SIZE)
+
+    with pytest.raises(CacheLoadError, match=r"field 'name' \(column \"name\", VARCHAR\)"):
+        declarative_source("items", SCHEMA, primary_key=["id"]).read(loaded_cache)
+    assert _snapshot(pg_conn, cache_schema) == before
