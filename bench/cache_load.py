@@ -8,6 +8,8 @@ its own (`import airbyte` alone is ~310 MB):
 
 - emit:  the connector's own `read` (its stdout drained and discarded) = source emit time; and
          its `spec` command (median of 3) = connector start time.
+- read:  PyAirbyte reading the same records with no cache (`get_records`): PyAirbyte's own
+         message handling, the floor under any cache's full sync.
 - stock: `source.read(PostgresCache)`; cache step = time in `write_stream_data`.
 - copy:  the same with CopyPostgresCache; then a rerun with no new data (faker
          always_updated=false + the stored state), warm (same Source object) and cold (a new
@@ -181,6 +183,19 @@ def variant_emit(args) -> dict:
     }
 
 
+def variant_read(args) -> dict:
+    """PyAirbyte reading the same records with no cache at all: the floor for any full sync."""
+    source = _faker_source(args)
+    _warm_up(source)
+    started = time.perf_counter()
+    dataset = source.get_records("users")  # keep a reference while iterating (field notes)
+    records = sum(1 for _ in dataset)
+    seconds = time.perf_counter() - started
+    if records != args.records:
+        raise SystemExit(f"PyAirbyte read {records} user records, expected {args.records}")
+    return {"read_seconds": seconds, "peak_rss_mb": _peak_rss_mb()}
+
+
 def _variant_sync(kind: str, args) -> dict:
     _drop_schema(SCHEMAS[kind])
     for leftover in (_work_dir() / f"staging-{kind}").glob("users_*"):
@@ -306,6 +321,7 @@ def variant_bare(args) -> dict:
 
 VARIANTS = {
     "emit": variant_emit,
+    "read": variant_read,
     "stock": variant_stock,
     "copy": variant_copy,
     "bare": variant_bare,
@@ -357,9 +373,10 @@ def main() -> None:
     # The machine is shared and its load swings: emit and copy alternate for several rounds and
     # the fastest of each is compared (the run least disturbed by other work).
     load_before = os.getloadavg()[0]
-    emits, copies = [], []
+    emits, reads, copies = [], [], []
     for _ in range(args.rounds):
         emits.append(_run_variant("emit", args))
+        reads.append(_run_variant("read", args))
         copies.append(_run_variant("copy", args))
     stock = _run_variant("stock", args)
     bare = _run_variant("bare", args, ["--staged-files", *copies[-1]["staged_files"]])
@@ -371,6 +388,7 @@ def main() -> None:
         for path in copy["staged_files"]:
             Path(path).unlink(missing_ok=True)
     emit = min(emits, key=lambda r: r["emit_seconds"])
+    read = min(reads, key=lambda r: r["read_seconds"])
     copy = min(copies, key=lambda r: r["full_sync_seconds"])
     copy["cache_step_seconds"] = min(r["cache_step_seconds"] for r in copies)
     copy["rerun_warm_seconds"] = min(r["rerun_warm_seconds"] for r in copies)
@@ -383,6 +401,7 @@ def main() -> None:
     print(f"load average: {load_before:.1f} before, {load_after:.1f} after (2 cores)")
     for label, runs, key in (
         ("emit", emits, "emit_seconds"),
+        ("PyAirbyte read, no cache", reads, "read_seconds"),
         ("copy full sync", copies, "full_sync_seconds"),
         ("copy cache step", copies, "cache_step_seconds"),
     ):
@@ -392,6 +411,7 @@ def main() -> None:
     print(header + f"{'x emit':>8}{'peak RSS':>11}{'connector RSS':>15}")
     rows = [
         ("source emit (alone)", None, emit["emit_seconds"], None, emit["connector_peak_rss_mb"]),
+        ("PyAirbyte, no cache", None, read["read_seconds"], read["peak_rss_mb"], None),
         ("stock PostgresCache", stock["cache_step_seconds"], stock["full_sync_seconds"],
          stock["peak_rss_mb"], stock["connector_peak_rss_mb"]),
         ("CopyPostgresCache", copy["cache_step_seconds"], copy["full_sync_seconds"],
@@ -419,6 +439,10 @@ def main() -> None:
     print("\ntargets (CopyPostgresCache):")
     print(_check("cache step / bare parse+COPY", copy["cache_step_seconds"] / bare_step, 1.5))
     print(_check("full sync / source emit", copy["full_sync_seconds"] / emit["emit_seconds"], 1.2))
+    print(
+        f"  {'(PyAirbyte with no cache / source emit':<40} "
+        f"{read['read_seconds'] / emit['emit_seconds']:7.2f}x: the floor for any cache)"
+    )
     print(_check("peak RSS", copy["peak_rss_mb"], 400, " MB"))
     print(_check("rerun (same Source) / connector start", copy["rerun_warm_seconds"] / start, 1.5))
     print(_check("rerun (new Source) / connector start", copy["rerun_cold_seconds"] / start, 1.5))

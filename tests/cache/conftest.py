@@ -165,6 +165,15 @@ def airbyte_environment(project_env):
     configure_airbyte_environment()
 
 
+@pytest.fixture(autouse=True)
+def small_staging_batches(monkeypatch):
+    """Close a staged file every 4 records (instead of 10,000), so that even these small tests
+    load several files per stream, in the background while the source is still being read."""
+    from pyairbyte.utils.postgres_copy_cache.staging import FastJsonlWriter
+
+    monkeypatch.setattr(FastJsonlWriter, "MAX_BATCH_SIZE", 4)
+
+
 @pytest.fixture
 def local_api():
     api = LocalApi()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 from airbyte.caches.postgres import PostgresCache
 from airbyte.shared.sql_processor import SqlProcessorBase
@@ -10,6 +10,13 @@ from airbyte.shared.sql_processor import SqlProcessorBase
 from pyairbyte.utils.postgres_copy_cache.declarative_state import enable_declarative_state
 from pyairbyte.utils.postgres_copy_cache.processor import CopyPostgresSqlProcessor
 from pyairbyte.utils.postgres_copy_cache.version_guard import check_airbyte_version
+
+if TYPE_CHECKING:
+    from airbyte._message_iterators import AirbyteMessageIterator
+    from airbyte.progress import ProgressTracker
+    from airbyte.shared.catalog_providers import CatalogProvider
+    from airbyte.shared.state_writers import StateWriterBase
+    from airbyte.strategies import WriteStrategy
 
 
 class CopyPostgresCache(PostgresCache):
@@ -26,3 +33,30 @@ class CopyPostgresCache(PostgresCache):
         check_airbyte_version()
         enable_declarative_state()
         super().__init__(**data)
+
+    def _write_airbyte_message_stream(
+        self,
+        stdin: IO[str] | AirbyteMessageIterator,
+        *,
+        catalog_provider: CatalogProvider,
+        write_strategy: WriteStrategy,
+        state_writer: StateWriterBase | None = None,
+        progress_tracker: ProgressTracker,
+    ) -> None:
+        """CacheBase's method (airbyte 0.71.3), plus: when reading fails, roll back the loads
+        that were already running in the background, at once rather than whenever the
+        processor is garbage-collected (their open transactions would block a DROP SCHEMA)."""
+        processor = self.get_record_processor(
+            source_name=self.name,
+            catalog_provider=catalog_provider,
+            state_writer=state_writer,
+        )
+        try:
+            processor.process_airbyte_messages(
+                messages=stdin,
+                write_strategy=write_strategy,
+                progress_tracker=progress_tracker,
+            )
+        finally:
+            processor.abort_background_loads()  # a no-op after success: all were finished
+        progress_tracker.log_cache_processing_complete()

@@ -4,16 +4,18 @@ How a stream gets into PostgreSQL (PyAirbyte's `write_stream_data` drives the st
 replaces the ones that lose data or are slow):
 
 1. PyAirbyte stages records as gzipped JSONL files (unchanged).
-2. `_write_files_to_new_table`, in ONE transaction:
-   - creates the loading table `<stream>_<batch>` with the exact column types (types.py);
-   - streams each file, still gzipped on disk, into a one-column temp table with COPY. Python
+2. Loading table, in ONE transaction (background_load.py), started as soon as the stream's first
+   staged file is closed and fed file by file while the source is still being read; the last
+   files and the commit happen in `_write_files_to_new_table`:
+   - create the loading table `<stream>_<batch>` with the exact column types (types.py);
+   - stream each file, still gzipped on disk, into a one-column temp table with COPY. Python
      never parses a record: the JSON text goes to the server as is, so no string is re-typed
      (pandas turned "000001" into 1) and no number goes through a float;
-   - fills the loading table with one INSERT ... SELECT that takes each field out of the line
-     as jsonb and casts it to the column type in the server (`->>` returns strings verbatim;
-     numbers keep their exact decimal text; date-times keep their instant).
+   - INSERT ... SELECT into the loading table, taking each field out of the line as jsonb and
+     casting it to the column type in the server (`->>` returns strings verbatim; numbers keep
+     their exact decimal text; date-times keep their instant).
    A bad value rolls the whole transaction back and raises `CacheLoadError` naming the stream,
-   the field and the value's problem.
+   the field and the value's problem; a failed read rolls it back too (`CopyPostgresCache`).
 3. `_write_temp_table_to_final_table` (PyAirbyte) applies the write method, each in one
    transaction, so a failure leaves the final table as it was:
    - replace: rename swap when the final table is plain (no views, indexes, grants, ...),
@@ -30,12 +32,12 @@ Memory stays flat: files are streamed in 1 MiB chunks and the server does the pa
 
 from __future__ import annotations
 
-import gzip
+import functools
+import json
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
+import weakref
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import psycopg2
 import sqlalchemy
@@ -44,23 +46,23 @@ from airbyte._util.name_normalizers import LowerCaseNormalizer
 from airbyte.constants import AB_INTERNAL_COLUMNS
 from sqlalchemy import text
 
+from pyairbyte.utils.postgres_copy_cache.background_load import STAGE_TABLE, BackgroundLoad
 from pyairbyte.utils.postgres_copy_cache.staging import FastJsonlWriter
 from pyairbyte.utils.postgres_copy_cache.types import LosslessPostgresTypeConverter, pg_type_sql
 
 if TYPE_CHECKING:
+    from airbyte._batch_handles import BatchHandle
     from sqlalchemy import Table
     from sqlalchemy.engine import Connection
 
 log = logging.getLogger(__name__)
 
-# The staged files are JSON lines. Valid JSON never contains a raw control character (orjson and
-# json.dumps escape them all), so CSV format with \x02 as delimiter and \x01 as quote reads each
-# line verbatim into one text value: no escaping pass over the data is needed in Python.
-_STAGE_TABLE = "pg_temp.pyairbyte_copy_stage"
-_COPY_LINES_SQL = (
-    f"COPY {_STAGE_TABLE} (line) FROM STDIN WITH (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')"
-)
-_COPY_CHUNK_BYTES = 1 << 20
+# Streams loading in the background at once, each holding a pooled connection during the read
+# (SQLAlchemy's default pool has 5 + 10 overflow). Further streams load when the read ends.
+_MAX_BACKGROUND_LOADS = 4
+
+# SQLSTATE of "unsupported Unicode escape sequence" (\u0000 in a JSON string).
+_UNTRANSLATABLE_CHARACTER = "22P05"
 
 _COLUMN_TYPES_SQL = """
 SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
@@ -103,6 +105,19 @@ class CopyPostgresSqlProcessor(PostgresSqlProcessor):
 
     type_converter_class = LosslessPostgresTypeConverter
     file_writer_class = FastJsonlWriter
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # stream name -> its load, started when the stream's first staged file was closed
+        self._background_loads: dict[str, BackgroundLoad] = {}
+        if isinstance(self.file_writer, FastJsonlWriter):
+            self.file_writer.on_batch_closed = self._load_in_background
+        # A processor dropped after a failed read must not leave open transactions behind.
+        weakref.finalize(self, _abort_all, self._background_loads)
+
+    def abort_background_loads(self) -> None:
+        """Roll back every load still pending (after a failed read): nothing becomes visible."""
+        _abort_all(self._background_loads)
 
     # ---- DDL with PostgreSQL-compiled types ----------------------------------------------------
 
@@ -226,26 +241,48 @@ class CopyPostgresSqlProcessor(PostgresSqlProcessor):
             return f"(j ->> {key})"
         return f"(j ->> {key})::{pg_type_sql(sql_type)}"
 
-    @contextmanager
-    def _raw_transaction(self) -> Iterator[psycopg2.extensions.cursor]:
-        """A psycopg2 cursor in one transaction: committed on success, rolled back on error."""
+    def _start_load(self, stream_name: str, batch_id: str) -> BackgroundLoad:
+        table_name = self._get_temp_table_name(stream_name, batch_id)
+        columns = self._load_columns(stream_name)
+        insert_sql = (
+            f"INSERT INTO {self._fully_qualified(table_name)} ("
+            + ", ".join(self._quote_identifier(column) for column, _, _ in columns)
+            + ")\nSELECT "
+            + ",\n  ".join(self._value_sql(key, sql_type) for _, key, sql_type in columns)
+            # OFFSET 0 keeps the subquery from being flattened: without it the line is parsed
+            # to jsonb once per column instead of once per row (10x slower).
+            + f"\nFROM (SELECT line::jsonb AS j FROM {STAGE_TABLE} OFFSET 0) AS staged"
+        )
         connection = self.get_sql_engine().raw_connection()
-        try:
-            driver_connection = connection.driver_connection
-            if driver_connection.encoding != "UTF8":
-                # Staged files are UTF-8; COPY must not transcode them as another encoding.
-                driver_connection.set_client_encoding("UTF8")
-            cursor = connection.cursor()
-            try:
-                yield cursor
-                connection.commit()
-            except BaseException:
-                connection.rollback()
-                raise
-            finally:
-                cursor.close()
-        finally:
-            connection.close()
+        if connection.driver_connection.encoding != "UTF8":
+            # Staged files are UTF-8; COPY must not transcode them as another encoding.
+            connection.driver_connection.set_client_encoding("UTF8")
+        return BackgroundLoad(
+            connection=connection,
+            table_name=table_name,
+            create_table_sql=(
+                f"CREATE TABLE {self._fully_qualified(table_name)} "
+                f"(\n  {self._column_definitions_sql(stream_name)}\n)"
+            ),
+            insert_sql=insert_sql,
+            explain_error=functools.partial(
+                _explain_load_error,
+                schema_name=self.sql_config.schema_name,
+                stream_name=stream_name,
+                columns=columns,
+            ),
+        )
+
+    def _load_in_background(self, batch_handle: BatchHandle) -> None:
+        """Called by the writer whenever it closes a staged file during the read."""
+        stream_name = batch_handle.stream_name
+        load = self._background_loads.get(stream_name)
+        if load is None:
+            if len(self._background_loads) >= _MAX_BACKGROUND_LOADS:
+                return  # loaded with the rest when the read ends
+            load = self._start_load(stream_name, batch_handle.batch_id)
+            self._background_loads[stream_name] = load
+        load.submit(batch_handle.files)
 
     def _write_files_to_new_table(
         self,
@@ -253,73 +290,16 @@ class CopyPostgresSqlProcessor(PostgresSqlProcessor):
         stream_name: str,
         batch_id: str,
     ) -> str:
-        temp_table_name = self._get_temp_table_name(stream_name, batch_id)
-        temp_table = self._fully_qualified(temp_table_name)
-        columns = self._load_columns(stream_name)
-        insert_sql = (
-            f"INSERT INTO {temp_table} ("
-            + ", ".join(self._quote_identifier(column) for column, _, _ in columns)
-            + ")\nSELECT "
-            + ",\n  ".join(self._value_sql(key, sql_type) for _, key, sql_type in columns)
-            # OFFSET 0 keeps the subquery from being flattened: without it the line is parsed
-            # to jsonb once per column instead of once per row (10x slower).
-            + f"\nFROM (SELECT line::jsonb AS j FROM {_STAGE_TABLE} OFFSET 0) AS staged"
-        )
-        with self._raw_transaction() as cursor:
-            # Date-times without an offset are read as UTC, whatever the server's default.
-            cursor.execute("SET LOCAL TimeZone = 'UTC'")
-            cursor.execute(
-                f"CREATE TABLE {temp_table} (\n  {self._column_definitions_sql(stream_name)}\n)"
-            )
-            cursor.execute(f"CREATE TEMP TABLE {_STAGE_TABLE} (line text) ON COMMIT DROP")
-            for file_path in files:
-                with gzip.open(file_path, "rb") as staged_file:
-                    cursor.copy_expert(_COPY_LINES_SQL, staged_file, size=_COPY_CHUNK_BYTES)
-            cursor.execute("SAVEPOINT before_typed_insert")
-            try:
-                cursor.execute(insert_sql)
-            except psycopg2.Error as error:
-                cursor.execute("ROLLBACK TO SAVEPOINT before_typed_insert")
-                raise self._explain_load_error(cursor, stream_name, columns, error) from error
-        return temp_table_name
-
-    def _explain_load_error(
-        self,
-        cursor: psycopg2.extensions.cursor,
-        stream_name: str,
-        columns: list[tuple[str, str, sqlalchemy.types.TypeEngine]],
-        error: psycopg2.Error,
-    ) -> CacheLoadError:
-        """Find the field whose values PostgreSQL rejected, for an error the user can act on.
-
-        Runs only after a failed load. Each column is tried on its own, reading the lines as
-        json (not jsonb) so that a string jsonb cannot hold (\\u0000) is pinned to its field too.
-        """
-        reason = (error.pgerror or str(error)).strip().splitlines()[0]
-        where = "a staged record"
-        for column, key, sql_type in columns:
-            cursor.execute("SAVEPOINT probe_column")
-            try:
-                quoted_key = "'" + key.replace("'", "''") + "'"
-                if isinstance(sql_type, sqlalchemy.types.JSON):
-                    probe = f"(line::json -> {quoted_key})::jsonb"
-                elif isinstance(sql_type, sqlalchemy.types.String):
-                    probe = f"(line::json ->> {quoted_key})"
-                else:
-                    probe = f"(line::json ->> {quoted_key})::{pg_type_sql(sql_type)}"
-                cursor.execute(f"SELECT count({probe}) FROM {_STAGE_TABLE}")
-                cursor.execute("RELEASE SAVEPOINT probe_column")
-            except psycopg2.Error as probe_error:
-                cursor.execute("ROLLBACK TO SAVEPOINT probe_column")
-                reason = (probe_error.pgerror or str(probe_error)).strip().splitlines()[0]
-                where = f"field '{key}' (column \"{column}\", {pg_type_sql(sql_type)})"
-                break
-        return CacheLoadError(
-            f"Cannot load stream '{stream_name}' into PostgreSQL schema "
-            f"'{self.sql_config.schema_name}': {where}: {reason}. Nothing was written for this "
-            f"stream and its table is unchanged. Fix: correct the value at the source, or declare "
-            f"the field with a matching type in the stream's JSON schema (e.g. a plain string)."
-        )
+        """Load whatever is not loaded yet, commit, and return the loading table's name."""
+        load = self._background_loads.pop(stream_name, None)
+        if load is None:
+            load = self._start_load(stream_name, batch_id)
+        try:
+            load.submit(files)
+        except BaseException:
+            load.abort()
+            raise
+        return load.finish()
 
     # ---- Write methods, each one transaction ---------------------------------------------------
 
@@ -471,3 +451,84 @@ class CopyPostgresSqlProcessor(PostgresSqlProcessor):
                     f"WHERE NOT EXISTS (SELECT 1 FROM {final_table} f WHERE {keys_match('f', 't')})"
                 )
             )
+
+
+def _explain_load_error(
+    cursor: psycopg2.extensions.cursor,
+    error: psycopg2.Error,
+    *,
+    schema_name: str,
+    stream_name: str,
+    columns: list[tuple[str, str, sqlalchemy.types.TypeEngine]],
+) -> CacheLoadError:
+    """Find the field whose values PostgreSQL rejected, for an error the user can act on.
+
+    Runs only after a failed load, on the loader's thread and connection (so it must not hold
+    the processor), with the failed file still in the stage table.
+    """
+    reason = (error.pgerror or str(error)).strip().splitlines()[0].removeprefix("ERROR:  ")
+    key = (
+        _key_holding_nul(cursor)
+        if error.pgcode == _UNTRANSLATABLE_CHARACTER
+        else _first_rejected_key(cursor, columns)
+    )
+    where = "a staged record"
+    for column, column_key, sql_type in columns:
+        if column_key == key:
+            where = f"field '{key}' (column \"{column}\", {pg_type_sql(sql_type)})"
+            if error.pgcode == _UNTRANSLATABLE_CHARACTER:
+                reason = "a string contains U+0000, which PostgreSQL text and jsonb cannot store"
+    return CacheLoadError(
+        f"Cannot load stream '{stream_name}' into PostgreSQL schema '{schema_name}': "
+        f"{where}: {reason}. Nothing was written for this stream and its table is unchanged. "
+        f"Fix: correct the value at the source, or declare the field with a matching type in "
+        f"the stream's JSON schema (e.g. a plain string)."
+    )
+
+
+def _first_rejected_key(cursor: Any, columns: list) -> str | None:
+    """Cast each column on its own; the first one that fails is the culprit."""
+    for _, key, sql_type in columns:
+        if isinstance(sql_type, sqlalchemy.types.JSON | sqlalchemy.types.String):
+            continue  # every JSON value is valid jsonb and has a text form
+        quoted_key = "'" + key.replace("'", "''") + "'"
+        cursor.execute("SAVEPOINT probe_column")
+        try:
+            cursor.execute(
+                f"SELECT count((line::jsonb ->> {quoted_key})::{pg_type_sql(sql_type)}) "
+                f"FROM {STAGE_TABLE}"
+            )
+            cursor.execute("RELEASE SAVEPOINT probe_column")
+        except psycopg2.Error:
+            cursor.execute("ROLLBACK TO SAVEPOINT probe_column")
+            return key
+    return None
+
+
+def _key_holding_nul(cursor: Any) -> str | None:
+    """The top-level key of the first staged record with a U+0000 anywhere in its value.
+
+    PostgreSQL refuses the whole line (jsonb, and even json's `->>`), so look in Python.
+    """
+
+    def holds_nul(value: Any) -> bool:
+        if isinstance(value, str):
+            return "\x00" in value
+        if isinstance(value, dict):
+            return any(holds_nul(k) or holds_nul(v) for k, v in value.items())
+        if isinstance(value, list):
+            return any(holds_nul(v) for v in value)
+        return False
+
+    cursor.execute(f"SELECT line FROM {STAGE_TABLE} WHERE strpos(line, '\\u0000') > 0")
+    for (line,) in cursor:
+        for key, value in json.loads(line).items():
+            if holds_nul(key) or holds_nul(value):
+                return key
+    return None
+
+
+def _abort_all(loads: dict[str, BackgroundLoad]) -> None:
+    while loads:
+        _, load = loads.popitem()
+        load.abort()

@@ -33,8 +33,10 @@ from airbyte._writers.jsonl import JsonlWriter
 from airbyte.constants import AB_EXTRACTED_AT_COLUMN, AB_META_COLUMN, AB_RAW_ID_COLUMN
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
+    from airbyte._batch_handles import BatchHandle
     from airbyte.progress import ProgressTracker
     from airbyte.records import StreamRecordHandler
     from airbyte_protocol.models import AirbyteRecordMessage
@@ -70,7 +72,14 @@ def _dumps(record: dict[str, Any]) -> bytes:
 
 
 class FastJsonlWriter(JsonlWriter):
-    """A `JsonlWriter` that writes the same staged records with less CPU (see module doc)."""
+    """A `JsonlWriter` that writes the same staged records with less CPU (see module doc).
+
+    Files are closed every MAX_BATCH_SIZE records (PyAirbyte: 100k) and reported to
+    `on_batch_closed`, so the processor can load them while the source is still being read.
+    """
+
+    MAX_BATCH_SIZE = 10_000
+    on_batch_closed: Callable[[BatchHandle], None] | None = None
 
     def __init__(self, cache_dir: Path, *, cleanup: bool = True) -> None:
         super().__init__(cache_dir, cleanup=cleanup)
@@ -80,6 +89,12 @@ class FastJsonlWriter(JsonlWriter):
         self._verbatim_keys: dict[str, set[str]] = {}
         self._last_emitted_at: int | None = None
         self._last_extracted_at = ""
+
+    def _flush_active_batch(self, stream_name: str, progress_tracker: ProgressTracker) -> None:
+        batch_handle = self._active_batches.get(stream_name)
+        super()._flush_active_batch(stream_name, progress_tracker)
+        if batch_handle is not None and self.on_batch_closed is not None:
+            self.on_batch_closed(batch_handle)
 
     def _open_new_file(self, file_path: Path) -> IO[str]:
         # The buffer hands gzip 1 MiB at a time instead of one call per record.
