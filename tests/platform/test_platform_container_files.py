@@ -60,7 +60,7 @@ def test_compose_has_the_four_platform_services(compose):
 
 def test_data_manager_publishes_exactly_the_code_location_ports(compose):
     ports = compose["services"]["data-manager"]["ports"]
-    assert ports == [f"{loc.port}:{loc.port}" for loc in enabled_locations()]
+    assert ports == [f"127.0.0.1:{loc.port}:{loc.port}" for loc in enabled_locations()]
     command = compose["services"]["data-manager"]["command"]
     assert command == ["bash", "data-manager/scripts/dagster-init.sh"]
     assert compose["services"]["data-manager"]["environment"]["DAGSTER_GRPC_BIND_HOST"] == "0.0.0.0"
@@ -83,7 +83,7 @@ def test_workspace_points_at_the_data_manager_service(compose):
 
 def test_webserver_on_3030(compose):
     web = compose["services"]["dagster-webserver"]
-    assert web["ports"] == ["3030:3030"]
+    assert web["ports"] == ["127.0.0.1:3030:3030"]
     assert web["command"][:5] == ["dagster-webserver", "-h", "0.0.0.0", "-p", "3030"]
 
 

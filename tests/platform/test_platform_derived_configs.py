@@ -54,7 +54,7 @@ def test_adding_a_location_drifts_all_three_files_and_write_fixes_them(tree):
     _add_location(source, "new_sync", 4280)
     diffs = derived_configs.drift(source, files)
     assert set(diffs) == {files.workspace, files.compose, files.dockerfile}
-    assert '+      - "4280:4280"  # new_sync gRPC server' in diffs[files.compose]
+    assert '+      - "127.0.0.1:4280:4280"  # new_sync gRPC server' in diffs[files.compose]
     assert "+EXPOSE 4266 4267 4268 4280" in diffs[files.dockerfile]
 
     compose_before = files.compose.read_text()
@@ -63,11 +63,11 @@ def test_adding_a_location_drifts_all_three_files_and_write_fixes_them(tree):
     # Only the block between the markers changed; the hand-written rest is byte-identical.
     before = compose_before.splitlines()
     after = files.compose.read_text().splitlines()
-    assert [x for x in after if x not in before] == ['      - "4280:4280"  # new_sync gRPC server']
+    assert [x for x in after if x not in before] == ['      - "127.0.0.1:4280:4280"  # new_sync gRPC server']
     assert [x for x in before if x not in after] == []
 
     compose = yaml.safe_load(files.compose.read_text())
-    assert compose["services"]["data-manager"]["ports"][-1] == "4280:4280"
+    assert compose["services"]["data-manager"]["ports"][-1] == "127.0.0.1:4280:4280"
     workspace = yaml.safe_load(files.workspace.read_text())
     assert workspace["load_from"][-1]["grpc_server"] == {
         "host": "data-manager",

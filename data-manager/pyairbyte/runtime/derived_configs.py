@@ -102,7 +102,7 @@ def _compose_block(locations: list[CodeLocation], indent: str) -> list[str]:
     if not active:  # an empty `ports:` key would be null, which compose rejects
         return [f"{indent}# (no enabled code locations, so no ports)"]
     return [f"{indent}ports:"] + [
-        f'{indent}  - "{loc.port}:{loc.port}"  # {loc.name} gRPC server' for loc in active
+        f'{indent}  - "127.0.0.1:{loc.port}:{loc.port}"  # {loc.name} gRPC server' for loc in active
     ]
 
 
