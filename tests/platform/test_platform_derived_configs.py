@@ -63,7 +63,9 @@ def test_adding_a_location_drifts_all_three_files_and_write_fixes_them(tree):
     # Only the block between the markers changed; the hand-written rest is byte-identical.
     before = compose_before.splitlines()
     after = files.compose.read_text().splitlines()
-    assert [x for x in after if x not in before] == ['      - "127.0.0.1:4280:4280"  # new_sync gRPC server']
+    assert [x for x in after if x not in before] == [
+        '      - "127.0.0.1:4280:4280"  # new_sync gRPC server'
+    ]
     assert [x for x in before if x not in after] == []
 
     compose = yaml.safe_load(files.compose.read_text())
