@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
+import psycopg2
 import pytest
 
 from pyairbyte import settings
@@ -50,6 +51,7 @@ class Platform:
     platform_dir: Path
     up: subprocess.CompletedProcess
     ports: dict[str, int]
+    runs_before: set[str]  # runs other tests left in the session's run storage
 
     def script(self, name: str, timeout: float = 300) -> subprocess.CompletedProcess:
         return subprocess.run(
@@ -98,7 +100,7 @@ def platform(pg, tmp_path_factory):
         # the same models and is covered in-process by tests/test_pipelines.py.
         "UP_JOBS": ",".join(f"{loc}/{job}" for loc, job in SYNC_JOBS),
     }
-    p = Platform(env, f"http://127.0.0.1:{web_port}", tmp / "platform", None, ports)
+    p = Platform(env, f"http://127.0.0.1:{web_port}", tmp / "platform", None, ports, _run_ids(pg))
     try:
         p.up = p.script("up.sh", timeout=1200)
         (tmp / "up.out").write_text(p.up.stdout + p.up.stderr)  # for a look after the fact
@@ -106,6 +108,17 @@ def platform(pg, tmp_path_factory):
     finally:
         p.script("stop.sh")
         stop_recorded_processes(p.platform_dir)  # in case stop.sh itself failed
+
+
+def _run_ids(pg) -> set[str]:
+    """Run ids already in the session database (e.g. from the lifecycle platform test)."""
+    conn = psycopg2.connect(**pg.psycopg2_kwargs())
+    try:
+        return {r for (r,) in rows(conn, "select run_id from runs")}
+    except psycopg2.errors.UndefinedTable:
+        return set()
+    finally:
+        conn.close()
 
 
 def test_make_up_runs_the_sample_pipelines_and_reports(platform):
@@ -138,15 +151,23 @@ def test_reporting_tables_have_the_expected_rows(platform, pg_conn):
 
 
 def test_runs_are_in_postgres_run_storage_with_the_connector_tag(platform, pg_conn):
-    runs = rows(pg_conn, "select pipeline_name, status from runs order by create_timestamp")
+    runs = [
+        (job, status)
+        for run_id, job, status in rows(pg_conn, "select run_id, pipeline_name, status from runs")
+        if run_id not in platform.runs_before
+    ]
     assert sorted(runs) == [
         ("airbyte_sync_pipeline", "SUCCESS"),
         ("sample_product_sync_pipeline", "SUCCESS"),
     ]
-    tags = rows(
-        pg_conn,
-        "select r.pipeline_name, t.value from runs r join run_tags t using (run_id) "
-        "where t.key = 'dataplatform/connector' order by 1",
+    tags = sorted(
+        (job, tag)
+        for run_id, job, tag in rows(
+            pg_conn,
+            "select r.run_id, r.pipeline_name, t.value from runs r join run_tags t "
+            "using (run_id) where t.key = 'dataplatform/connector'",
+        )
+        if run_id not in platform.runs_before
     )
     assert tags == [
         ("airbyte_sync_pipeline", "source-faker"),
