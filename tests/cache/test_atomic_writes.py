@@ -171,3 +171,16 @@ def test_a_string_postgres_cannot_store_is_named(
     with pytest.raises(CacheLoadError, match=r"field 'name' \(column \"name\", VARCHAR\)"):
         declarative_source("items", SCHEMA, primary_key=["id"]).read(loaded_cache)
     assert _snapshot(pg_conn, cache_schema) == before
+
+
+def test_a_fraction_in_an_integer_field_fails_instead_of_rounding(
+    loaded_cache, declarative_source, local_api, cache_schema, pg_conn
+):
+    from pyairbyte.utils.postgres_copy_cache import CacheLoadError
+
+    before = _snapshot(pg_conn, cache_schema)
+    local_api.handler = paged(['{"id": 1.5, "name": "half"}'], PAGE_SIZE)
+
+    with pytest.raises(CacheLoadError, match=r"field 'id' .*BIGINT.*\"1.5\""):
+        declarative_source("items", SCHEMA, primary_key=["id"]).read(loaded_cache)
+    assert _snapshot(pg_conn, cache_schema) == before

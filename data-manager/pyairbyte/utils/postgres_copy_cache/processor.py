@@ -239,6 +239,15 @@ class CopyPostgresSqlProcessor(PostgresSqlProcessor):
         if isinstance(sql_type, sqlalchemy.types.String):
             # `->>` returns the string exactly as sent (a number or object as its JSON text).
             return f"(j ->> {key})"
+        if isinstance(sql_type, sqlalchemy.types.Integer):
+            # A whole number written as 7.0 or 1e3 is still that integer; a fraction (1.5) goes
+            # to the text cast, which fails naming the value instead of rounding it.
+            number = f"(j -> {key})::numeric"
+            return (
+                f"CASE WHEN jsonb_typeof(j -> {key}) = 'number' AND {number} = trunc({number}) "
+                f"THEN {number}::{pg_type_sql(sql_type)} "
+                f"ELSE (j ->> {key})::{pg_type_sql(sql_type)} END"
+            )
         return f"(j ->> {key})::{pg_type_sql(sql_type)}"
 
     def _start_load(self, stream_name: str, batch_id: str) -> BackgroundLoad:
