@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from pyairbyte.utils.postgres_copy_cache.declarative_state import (
         enable_declarative_state as enable_declarative_state,
     )
-    from pyairbyte.utils.postgres_copy_cache.processor import CacheLoadError as CacheLoadError
+    from pyairbyte.utils.postgres_copy_cache.load_errors import CacheLoadError as CacheLoadError
     from pyairbyte.utils.postgres_copy_cache.processor import (
         CopyPostgresSqlProcessor as CopyPostgresSqlProcessor,
     )
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 _LAZY_EXPORTS = {
     "CopyPostgresCache": "cache",
     "CopyPostgresSqlProcessor": "processor",
-    "CacheLoadError": "processor",
+    "CacheLoadError": "load_errors",
     "enable_declarative_state": "declarative_state",
 }
 

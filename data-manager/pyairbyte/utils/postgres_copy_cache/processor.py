@@ -33,13 +33,11 @@ Memory stays flat: files are streamed in 1 MiB chunks and the server does the pa
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import psycopg2
 import sqlalchemy
 from airbyte._processors.sql.postgres import PostgresSqlProcessor
 from airbyte._util.name_normalizers import LowerCaseNormalizer
@@ -47,6 +45,7 @@ from airbyte.constants import AB_INTERNAL_COLUMNS
 from sqlalchemy import text
 
 from pyairbyte.utils.postgres_copy_cache.background_load import STAGE_TABLE, BackgroundLoad
+from pyairbyte.utils.postgres_copy_cache.load_errors import explain_load_error
 from pyairbyte.utils.postgres_copy_cache.staging import FastJsonlWriter
 from pyairbyte.utils.postgres_copy_cache.types import LosslessPostgresTypeConverter, pg_type_sql
 
@@ -61,8 +60,6 @@ log = logging.getLogger(__name__)
 # (SQLAlchemy's default pool has 5 + 10 overflow). Further streams load when the read ends.
 _MAX_BACKGROUND_LOADS = 4
 
-# SQLSTATE of "unsupported Unicode escape sequence" (\u0000 in a JSON string).
-_UNTRANSLATABLE_CHARACTER = "22P05"
 
 _COLUMN_TYPES_SQL = """
 SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
@@ -94,10 +91,6 @@ SELECT array_agg(attname || ' ' || format_type(atttypid, atttypmod) ORDER BY att
 FROM pg_attribute
 WHERE attrelid = to_regclass(:name) AND attnum > 0 AND NOT attisdropped
 """
-
-
-class CacheLoadError(RuntimeError):
-    """Staged records could not be loaded; nothing was written for the stream."""
 
 
 class CopyPostgresSqlProcessor(PostgresSqlProcessor):
@@ -275,7 +268,7 @@ class CopyPostgresSqlProcessor(PostgresSqlProcessor):
             ),
             insert_sql=insert_sql,
             explain_error=functools.partial(
-                _explain_load_error,
+                explain_load_error,
                 schema_name=self.sql_config.schema_name,
                 stream_name=stream_name,
                 columns=columns,
@@ -460,81 +453,6 @@ class CopyPostgresSqlProcessor(PostgresSqlProcessor):
                     f"WHERE NOT EXISTS (SELECT 1 FROM {final_table} f WHERE {keys_match('f', 't')})"
                 )
             )
-
-
-def _explain_load_error(
-    cursor: psycopg2.extensions.cursor,
-    error: psycopg2.Error,
-    *,
-    schema_name: str,
-    stream_name: str,
-    columns: list[tuple[str, str, sqlalchemy.types.TypeEngine]],
-) -> CacheLoadError:
-    """Find the field whose values PostgreSQL rejected, for an error the user can act on.
-
-    Runs only after a failed load, on the loader's thread and connection (so it must not hold
-    the processor), with the failed file still in the stage table.
-    """
-    reason = (error.pgerror or str(error)).strip().splitlines()[0].removeprefix("ERROR:  ")
-    key = (
-        _key_holding_nul(cursor)
-        if error.pgcode == _UNTRANSLATABLE_CHARACTER
-        else _first_rejected_key(cursor, columns)
-    )
-    where = "a staged record"
-    for column, column_key, sql_type in columns:
-        if column_key == key:
-            where = f"field '{key}' (column \"{column}\", {pg_type_sql(sql_type)})"
-            if error.pgcode == _UNTRANSLATABLE_CHARACTER:
-                reason = "a string contains U+0000, which PostgreSQL text and jsonb cannot store"
-    return CacheLoadError(
-        f"Cannot load stream '{stream_name}' into PostgreSQL schema '{schema_name}': "
-        f"{where}: {reason}. Nothing was written for this stream and its table is unchanged. "
-        f"Fix: correct the value at the source, or declare the field with a matching type in "
-        f"the stream's JSON schema (e.g. a plain string)."
-    )
-
-
-def _first_rejected_key(cursor: Any, columns: list) -> str | None:
-    """Cast each column on its own; the first one that fails is the culprit."""
-    for _, key, sql_type in columns:
-        if isinstance(sql_type, sqlalchemy.types.JSON | sqlalchemy.types.String):
-            continue  # every JSON value is valid jsonb and has a text form
-        quoted_key = "'" + key.replace("'", "''") + "'"
-        cursor.execute("SAVEPOINT probe_column")
-        try:
-            cursor.execute(
-                f"SELECT count((line::jsonb ->> {quoted_key})::{pg_type_sql(sql_type)}) "
-                f"FROM {STAGE_TABLE}"
-            )
-            cursor.execute("RELEASE SAVEPOINT probe_column")
-        except psycopg2.Error:
-            cursor.execute("ROLLBACK TO SAVEPOINT probe_column")
-            return key
-    return None
-
-
-def _key_holding_nul(cursor: Any) -> str | None:
-    """The top-level key of the first staged record with a U+0000 anywhere in its value.
-
-    PostgreSQL refuses the whole line (jsonb, and even json's `->>`), so look in Python.
-    """
-
-    def holds_nul(value: Any) -> bool:
-        if isinstance(value, str):
-            return "\x00" in value
-        if isinstance(value, dict):
-            return any(holds_nul(k) or holds_nul(v) for k, v in value.items())
-        if isinstance(value, list):
-            return any(holds_nul(v) for v in value)
-        return False
-
-    cursor.execute(f"SELECT line FROM {STAGE_TABLE} WHERE strpos(line, '\\u0000') > 0")
-    for (line,) in cursor:
-        for key, value in json.loads(line).items():
-            if holds_nul(key) or holds_nul(value):
-                return key
-    return None
 
 
 def _abort_all(loads: dict[str, BackgroundLoad]) -> None:
