@@ -97,7 +97,7 @@ def test_add_scaffolds_the_guide_layout_and_every_config(added):
         s["grpc_server"]["location_name"]: s["grpc_server"]["port"] for s in workspace["load_from"]
     }
     assert served[LOCATION] == added.port
-    assert f'"{added.port}:{added.port}"' in (root / "docker-compose.yaml").read_text()
+    assert f'"127.0.0.1:{added.port}:{added.port}"' in (root / "docker-compose.yaml").read_text()
     dockerfile = (root / "Dockerfile.data-manager").read_text().splitlines()
     expose = [line for line in dockerfile if line.strip().startswith("EXPOSE")]
     assert str(added.port) in expose[0].split()
