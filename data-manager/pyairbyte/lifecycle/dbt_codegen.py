@@ -7,8 +7,11 @@ generated staging model has to undo:
 - nested objects and arrays are stored as json (or jsonb); keys inside keep their case, so
   top-level keys of an object are read with `(col::jsonb ->> 'createdAt')`; `::jsonb` works for
   json, jsonb and text columns alike;
-- date-times may land as `timestamp without time zone`, numbers as numeric(38,9): every column
-  is cast to the type its JSON schema says (timestamptz, date, bigint, numeric, boolean, jsonb).
+- the project's cache (CopyPostgresCache) stores date-times as timestamptz (a value without an
+  offset is read as UTC) and numbers as numeric; every column is still cast to the type its JSON
+  schema says (timestamptz, date, bigint, numeric, boolean, jsonb), so a model also works on a
+  table the stock cache made. A `timestamp_without_timezone` field becomes wall-clock time with
+  `AT TIME ZONE 'UTC'`, never `::timestamp`, which would shift by the session's time zone.
 """
 
 from __future__ import annotations
@@ -35,7 +38,6 @@ _CASTS = {
     "boolean": "boolean",
     "date": "date",
     "timestamptz": "timestamptz",
-    "timestamp": "timestamp",
     "object": "jsonb",
     "array": "jsonb",
     "string": None,
@@ -103,6 +105,8 @@ def cache_table_name(stream: str, table_prefix: str) -> str:
 
 
 def _cast(expression: str, kind: str) -> str:
+    if kind == "timestamp":
+        return f"({expression})::timestamptz at time zone 'UTC'"
     cast = _CASTS.get(kind)
     return f"{expression}::{cast}" if cast else expression
 
