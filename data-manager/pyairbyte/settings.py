@@ -93,3 +93,17 @@ def postgres_settings() -> PostgresSettings:
         password=os.environ.get("POSTGRES_PASSWORD", ""),
         dbname=os.environ.get("POSTGRES_DB", "dataplatform"),
     )
+
+
+def env_int(name: str, default: int) -> int:
+    """A positive integer setting from env (batch sizes, ports, attempts), with a clear error."""
+    value = os.environ.get(name)
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(f"env {name}={value!r} is not an integer; set e.g. {default}") from None
+    if number < 1:
+        raise ValueError(f"env {name}={value!r} must be at least 1")
+    return number

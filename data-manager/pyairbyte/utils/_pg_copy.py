@@ -18,7 +18,6 @@ import datetime as dt
 import io
 import json
 import math
-import os
 import uuid
 import zlib
 from collections.abc import Callable, Iterable, Sequence
@@ -87,19 +86,6 @@ def ensure_schema(conn, schema: str) -> None:
         cur.execute("select pg_advisory_xact_lock(%s)", (_lock_key("schema", schema),))
         cur.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
     conn.commit()
-
-
-def env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    if not value:
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise ValueError(f"env {name}={value!r} is not an integer; set e.g. {default}") from None
-    if number < 1:
-        raise ValueError(f"env {name}={value!r} must be at least 1")
-    return number
 
 
 def raw_value(value) -> str:

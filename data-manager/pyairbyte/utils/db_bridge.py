@@ -29,12 +29,12 @@ import datetime as dt
 import re
 from pathlib import Path
 
+from pyairbyte.settings import env_int
 from pyairbyte.utils._pg_copy import (
     NULL,
     PgColumn,
     check_identifier,
     connect_postgres,
-    env_int,
     format_copy_value,
     replace_table,
 )

@@ -30,23 +30,13 @@ from contextlib import contextmanager
 from psycopg2 import sql
 from psycopg2.extras import Json, RealDictCursor, execute_values
 
+from pyairbyte.settings import env_int
 from pyairbyte.utils._pg_copy import _lock_key, check_identifier, connect_postgres
 
 STATUSES = ("pending", "processing", "processed", "failed")
 MAX_ERROR_CHARS = 4000
 
 _ensured: set[tuple] = set()  # (dsn, schema) pairs whose table exists, to skip the DDL
-
-
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name, str(default))
-    try:
-        number = int(value)
-    except ValueError:
-        raise ValueError(f"env {name}={value!r} is not an integer; set e.g. {default}") from None
-    if number < 1:
-        raise ValueError(f"env {name}={value!r} must be at least 1")
-    return number
 
 
 def event_store_schema() -> str:
@@ -172,7 +162,7 @@ def bulk_write_events(events_to_insert: list[Mapping], batch_size: int | None = 
     returns status "error" with `error`; batches committed before it stay (rerunning is safe,
     since duplicates are skipped).
     """
-    batch_size = batch_size or _env_int("EVENT_STORE_BATCH_SIZE", 1000)
+    batch_size = batch_size or env_int("EVENT_STORE_BATCH_SIZE", 1000)
     if not isinstance(events_to_insert, list | tuple):
         raise ValueError(
             f"bulk_write_events: events_to_insert must be a list of dicts, got "
@@ -253,7 +243,7 @@ def get_unprocessed_or_failed_events(
 
     Oldest first. Events being processed or already processed are never returned.
     """
-    max_attempts = max_attempts or _env_int("EVENT_STORE_MAX_ATTEMPTS", 5)
+    max_attempts = max_attempts or env_int("EVENT_STORE_MAX_ATTEMPTS", 5)
     query = sql.SQL(
         "select {cols} from {table} where event_type = %s "
         "and (status = 'pending' or (status = 'failed' and attempts < %s)) order by id"

@@ -48,12 +48,12 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from pyairbyte.settings import env_int
 from pyairbyte.utils._pg_copy import (
     ColumnPlan,
     PgColumn,
     check_identifier,
     copy_tables,
-    env_int,
     format_copy_value,
     raw_value,
     replace_table,

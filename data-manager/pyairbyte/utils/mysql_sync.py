@@ -47,13 +47,13 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from pyairbyte.settings import env_int
 from pyairbyte.utils._pg_copy import (
     NULL,
     ColumnPlan,
     PgColumn,
     check_identifier,
     copy_tables,
-    env_int,
     format_copy_value,
     raw_value,
     replace_table,
