@@ -20,17 +20,16 @@ import os
 import shutil
 import sys
 import time
-from pathlib import Path
 
 import psutil
 
-sys.path.insert(0, str(Path(__file__).parent))  # bench/ helpers, not the product's code
-from _setup import bench_database  # noqa: E402
+# `python bench/<script>.py` puts bench/ on sys.path, so its helpers import directly.
+from _setup import bench_database
 
-from pyairbyte import settings  # noqa: E402
-from pyairbyte.runtime import paths, processes  # noqa: E402
-from pyairbyte.runtime.dagster_init import HealthChecker  # noqa: E402
-from pyairbyte.runtime.processes import ephemeral_port, reserve_free_ports  # noqa: E402
+from pyairbyte import settings
+from pyairbyte.runtime import paths, processes
+from pyairbyte.runtime.dagster_init import HealthChecker
+from pyairbyte.runtime.processes import ephemeral_port, reserve_free_ports
 
 FIXTURE = {
     "name": "bench_baseline",

@@ -15,12 +15,10 @@ import argparse
 import os
 import statistics
 import subprocess
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))  # bench/ helpers, not the product's code
-from _setup import bench_database  # noqa: E402
+# `python bench/<script>.py` puts bench/ on sys.path, so its helpers import directly.
+from _setup import bench_database
 
 
 def main() -> None:
