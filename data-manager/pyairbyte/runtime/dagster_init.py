@@ -236,35 +236,13 @@ class Supervisor:
             srv.claim = processes.claim(f"dataplatform-grpc-port-{loc.port}")
         if srv.claim is None:
             message = f"port {loc.port} is served by another dagster-init on this machine"
-            if srv.state != PORT_IN_USE or srv.message != message:
-                log.error(
-                    'location %s NOT started: %s; stop that platform or change its "port" in '
-                    "%s (retrying every %.0fs at most)",
-                    loc.name,
-                    message,
-                    self.source,
-                    self.timing.backoff_max,
-                )
-            srv.state, srv.message = PORT_IN_USE, message
-            self._schedule_retry(srv, now, quiet=True)
-            return
+            return self._port_in_use(srv, now, message, "stop that platform")
         if not processes.port_is_free(self.bind_host, loc.port):
             holder = processes.port_holder(loc.port)
             message = f"port {loc.port} on {self.bind_host} is already in use" + (
                 f" by {holder}" if holder else ""
             )
-            if srv.state != PORT_IN_USE or srv.message != message:
-                log.error(
-                    'location %s NOT started: %s; free the port or change its "port" in %s '
-                    "(retrying every %.0fs at most)",
-                    loc.name,
-                    message,
-                    self.source,
-                    self.timing.backoff_max,
-                )
-            srv.state, srv.message = PORT_IN_USE, message
-            self._schedule_retry(srv, now, quiet=True)
-            return
+            return self._port_in_use(srv, now, message, "free the port")
         srv.popen = processes.spawn(
             self._command(loc),
             self._log_path(loc) if self.child_logs else None,
@@ -284,6 +262,21 @@ class Supervisor:
             loc.port,
             srv.popen.pid,
         )
+
+    def _port_in_use(self, srv: ManagedServer, now: float, message: str, remedy: str) -> None:
+        """Report a location whose port is taken (once per distinct cause) and retry later."""
+        if srv.state != PORT_IN_USE or srv.message != message:
+            log.error(
+                'location %s NOT started: %s; %s or change its "port" in %s '
+                "(retrying every %.0fs at most)",
+                srv.location.name,
+                message,
+                remedy,
+                self.source,
+                self.timing.backoff_max,
+            )
+        srv.state, srv.message = PORT_IN_USE, message
+        self._schedule_retry(srv, now, quiet=True)
 
     def _schedule_retry(self, srv: ManagedServer, now: float, quiet: bool = False) -> None:
         srv.next_attempt = now + srv.backoff

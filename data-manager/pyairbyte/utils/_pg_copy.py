@@ -33,6 +33,11 @@ from pyairbyte import settings
 # PostgreSQL silently truncates longer identifiers, which could make two tables collide.
 PG_MAX_IDENTIFIER_BYTES = 63
 
+
+class UnsupportedTypeError(ValueError):
+    """A source column type the database syncs do not map; the message names the column."""
+
+
 NULL = "\\N"
 _TEXT_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 

@@ -52,16 +52,13 @@ from pyairbyte.utils._pg_copy import (
     NULL,
     ColumnPlan,
     PgColumn,
+    UnsupportedTypeError,
     check_identifier,
     copy_tables,
     format_copy_value,
     raw_value,
     replace_table,
 )
-
-
-class UnsupportedTypeError(ValueError):
-    pass
 
 
 @dataclass(frozen=True)
