@@ -6,8 +6,8 @@ import os
 
 import psycopg2
 
+from dataplatform.local.postgres import LocalPostgres
 from pyairbyte import settings
-from pyairbyte.devtools.local_postgres import LocalPostgres
 
 
 def bench_database(dbname: str = "dataplatform_bench") -> settings.PostgresSettings:

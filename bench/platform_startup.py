@@ -4,7 +4,7 @@
 
 Starts a private platform (own platform dir, free ports, a fresh database) and prints:
 1. each code server started alone (best of 2): time until it answers, RSS. Baseline: a trivial code
-   location (tests/platform/fixture_locations/alpha) started the same way.
+   location (tests/fixture_locations/alpha) started the same way.
 2. the whole platform: time from start to all locations loaded over GraphQL, with every code
    server, the webserver and the daemon starting together (as `make up` does).
 3. sample_product_sync_pipeline: launch (GraphQL) to SUCCESS, minus its steps' own time, i.e.
@@ -26,15 +26,15 @@ import psutil
 # `python bench/<script>.py` puts bench/ on sys.path, so its helpers import directly.
 from _setup import bench_database
 
+from dataplatform.runtime import paths, processes
+from dataplatform.runtime.dagster_init import HealthChecker
+from dataplatform.runtime.processes import ephemeral_port, reserve_free_ports
 from pyairbyte import settings
-from pyairbyte.runtime import paths, processes
-from pyairbyte.runtime.dagster_init import HealthChecker
-from pyairbyte.runtime.processes import ephemeral_port, reserve_free_ports
 
 FIXTURE = {
     "name": "bench_baseline",
     "enabled": True,
-    "module": "tests.platform.fixture_locations.alpha",
+    "module": "tests.fixture_locations.alpha",
     "description": "trivial location: the baseline",
 }
 TARGET_READY_S, TARGET_RSS_MB, TARGET_OVERHEAD_S = 4.0, 150.0, 5.0
@@ -103,8 +103,9 @@ def main() -> int:
     os.environ["DAGSTER_WEBSERVER_PORT"] = str(ephemeral_port())
     os.environ["SAMPLE_API_PORT"] = str(ephemeral_port())
 
-    from pyairbyte.runtime import local_platform, up
-    from pyairbyte.runtime.dagster_graphql import DagsterGraphQL
+    from dataplatform.local import platform as local_platform
+    from dataplatform.local import up
+    from dataplatform.runtime.dagster_graphql import DagsterGraphQL
 
     print(f"PostgreSQL {pg.host}:{pg.port}/{pg.dbname}; {psutil.cpu_count()} CPUs; "
           f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip

@@ -34,9 +34,9 @@ def main() -> None:
         sync_sample_connector,
         transform_sample_product_data,
     )
+    from dataplatform.local.sample_api import SampleProductsApi
     from pyairbyte import settings
-    from pyairbyte.dbt_manifest import dbt_executable, ensure_manifest
-    from pyairbyte.sample_api import SampleProductsApi
+    from pyairbyte.utils.dbt_manifest import dbt_executable, ensure_manifest
 
     api = SampleProductsApi().start()
     os.environ["SAMPLE_API_URL"] = api.url

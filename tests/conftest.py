@@ -17,8 +17,12 @@ from pathlib import Path
 import psycopg2
 import pytest
 
+from dataplatform.local.postgres import LocalPostgres
 from pyairbyte import settings
-from pyairbyte.devtools.local_postgres import LocalPostgres
+
+# Fixtures for the other services (MariaDB, a local GraphQL server, a local HTTP API, scratch
+# schemas), shared by the utils tests and the pattern-location tests.
+pytest_plugins = ["tests.fixtures.services"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # One database per session, so concurrent sessions on one server never collide.
@@ -105,7 +109,7 @@ def pg_conn(pg):
 @pytest.fixture
 def sample_api(monkeypatch):
     """The local sample products API (30 fixture products), with SAMPLE_API_URL pointing at it."""
-    from pyairbyte.sample_api import SampleProductsApi
+    from dataplatform.local.sample_api import SampleProductsApi
 
     api = SampleProductsApi().start()
     monkeypatch.setenv("SAMPLE_API_URL", api.url)

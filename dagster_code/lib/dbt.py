@@ -17,7 +17,7 @@ from dagster import AssetExecutionContext, AssetKey, MetadataValue
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource
 
 from pyairbyte import settings
-from pyairbyte.dbt_manifest import dbt_executable, ensure_manifest
+from pyairbyte.utils.dbt_manifest import dbt_executable, ensure_manifest
 
 
 def dbt_resource() -> DbtCliResource:

@@ -1,0 +1,323 @@
+"""`dataplatform connector add`: one connector YAML in, a served and transformed connector out.
+
+Order matters for atomicity: everything that can fail for a reason in the input (name, port,
+YAML, the source's check and discover, name clashes in dbt) is decided before a single byte is
+written. Then every file is written in one FileTransaction, and the result is verified (the new
+location imports and its `defs` load; dbt parses the project with the new models). A failed
+verification, like any other exception, restores every file as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from dataplatform.lifecycle import dbt_codegen, names
+from dataplatform.lifecycle.dbt_files import read_project
+from dataplatform.lifecycle.discovery import DiscoveredStream, check_and_discover
+from dataplatform.lifecycle.errors import LifecycleError
+from dataplatform.lifecycle.file_transaction import FileTransaction
+from dataplatform.lifecycle.probe import probe_modules
+from dataplatform.lifecycle.project import (
+    Project,
+    choose_port,
+    derived_contents,
+    entries_by_name,
+    new_entry,
+    read_document,
+    render_document,
+)
+from dataplatform.lifecycle.scaffold import LocationSpec, location_files
+from pyairbyte import settings
+from pyairbyte.utils.connector_config import (
+    ConnectorConfig,
+    ConnectorConfigError,
+    connector_files,
+    find_connector_file,
+    load_connector_file,
+)
+
+Discover = Callable[[ConnectorConfig, list[str] | None], list[DiscoveredStream]]
+
+
+@dataclass
+class AddPlan:
+    project: Project
+    spec: LocationSpec
+    connector: ConnectorConfig
+    txn: FileTransaction
+    notes: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        spec = self.spec
+        head = (
+            f"code location {spec.location}: connector {spec.connector_name}, "
+            f"streams {', '.join(spec.streams)}, port {spec.port}\n"
+            f"  sync asset {spec.sync_asset} -> cache tables "
+            f"{spec.cache_schema}.{spec.table_prefix}<stream>; transform asset "
+            f"{spec.transform_asset}; job {spec.job}\n"
+        )
+        notes = "".join(f"  note: {n}\n" for n in self.notes)
+        return head + notes + "files:\n" + self.txn.describe()
+
+
+def _connector_file(project: Project, location: str, yaml_path: Path | None) -> tuple[Path, bool]:
+    """(the YAML to load, whether it must be copied into external-connectors/)."""
+    if yaml_path is None:
+        try:
+            return find_connector_file(location, project.connectors_dir), False
+        except ConnectorConfigError:
+            raise LifecycleError(
+                f"no connector YAML for {location!r} in {project.connectors_dir}",
+                f"pass --connector-yaml PATH, or put the YAML in {project.connectors_dir} with "
+                f"`name: {location}`",
+            ) from None
+    path = Path(yaml_path).expanduser().resolve()
+    if not path.is_file():
+        raise LifecycleError(f"--connector-yaml {yaml_path}: no such file", "check the path")
+    inside = path.parent == project.connectors_dir.resolve()
+    return path, not inside
+
+
+def _copy_connector_files(
+    project: Project, connector: ConnectorConfig, txn: FileTransaction
+) -> None:
+    """Stage the YAML (and a manifest it names by relative path) into external-connectors/."""
+    target = project.connectors_dir / connector.path.name
+    _stage_copy(connector.path, target, txn, "--connector-yaml")
+    raw = yaml.safe_load(connector.path.read_text()).get("source_manifest")
+    if isinstance(raw, str) and connector.manifest_path is not None:
+        manifest_target = (project.connectors_dir / raw).resolve()
+        if project.connectors_dir.resolve() not in manifest_target.parents:
+            raise LifecycleError(
+                f"{connector.path}: field 'source_manifest': {raw!r} points outside "
+                "the connector directory once the YAML is copied there",
+                "put the manifest next to the YAML (e.g. manifests/<name>.yaml) or inline it",
+            )
+        _stage_copy(connector.manifest_path, manifest_target, txn, "source_manifest")
+
+
+def _stage_copy(source: Path, target: Path, txn: FileTransaction, what: str) -> None:
+    data = source.read_bytes()
+    if target.exists():
+        if target.read_bytes() != data:
+            raise LifecycleError(
+                f"{what}: {target} already exists with different content",
+                f"rename {source.name}, or remove the old file if it is unused",
+            )
+        return
+    txn.write(target, data)
+
+
+def _check_unique_connector_name(project: Project, connector: ConnectorConfig) -> None:
+    for path in connector_files(project.connectors_dir):
+        if path.resolve() == connector.path.resolve() or path.name == connector.path.name:
+            continue
+        try:
+            declared = (yaml.safe_load(path.read_text()) or {}).get("name")
+        except (yaml.YAMLError, AttributeError):
+            continue
+        if declared == connector.name:
+            raise LifecycleError(
+                f"{path} already declares connector name {connector.name!r}",
+                "give the new connector a different `name:`, or add the existing YAML "
+                "(leave out --connector-yaml)",
+            )
+
+
+def _model_names(
+    location: str, streams: list[DiscoveredStream], existing: set[str]
+) -> list[tuple[str, str]]:
+    """(staging, reporting) per stream: the guide's names, prefixed with the location on a clash
+    (two connectors may both have a `products` stream)."""
+    taken = set(existing)
+    out = []
+    for stream in streams:
+        base = names.snake_case(stream.name)
+        pair = (f"staging_{base}", f"{base}_reporting")
+        if pair[0] in taken or pair[1] in taken:
+            pair = (f"staging_{location}_{base}", f"{location}_{base}_reporting")
+        clash = [m for m in pair if m in taken]
+        if clash:
+            raise LifecycleError(
+                f"dbt model {clash[0]} already exists",
+                "rename or remove the existing model, or choose another location name",
+            )
+        taken.update(pair)
+        out.append(pair)
+    return out
+
+
+def plan_add(
+    project: Project,
+    location: str,
+    connector_yaml: Path | None = None,
+    streams: list[str] | None = None,
+    port: int | None = None,
+    discover: Discover = check_and_discover,
+) -> AddPlan:
+    names.check_location_name(location)
+    doc = read_document(project)
+    if location in entries_by_name(doc):
+        raise LifecycleError(
+            f"code location {location!r} already exists in {project.code_locations}",
+            f"choose another name, or remove it first: dataplatform connector remove {location}",
+        )
+    package = project.dagster_code / location
+    if package.exists():
+        raise LifecycleError(
+            f"{package} already exists",
+            f"choose another name, or delete the directory (dataplatform connector remove "
+            f"{location})",
+        )
+    dbt = read_project(project.dbt_dir)
+    sources_file = project.models_dir / f"{location}_sources.yml"
+    if location in dbt.sources or sources_file.exists():
+        raise LifecycleError(
+            f"a dbt source named {location!r} (or {sources_file.name}) already exists",
+            "choose another location name, or remove the old dbt files",
+        )
+
+    yaml_path, copy_yaml = _connector_file(project, location, connector_yaml)
+    try:
+        connector = load_connector_file(yaml_path)
+    except ConnectorConfigError as exc:
+        raise LifecycleError(str(exc)) from None  # names the file, the field and the fix
+    chosen_port = choose_port(doc, port, project.code_locations)
+
+    txn = FileTransaction(project.root)
+    if copy_yaml:
+        _check_unique_connector_name(project, connector)
+        _copy_connector_files(project, connector, txn)
+
+    discovered = discover(connector, streams)
+
+    from pyairbyte.utils.common_cache import CACHE_CONFIGS, table_prefix_for
+
+    table_prefix = table_prefix_for(connector.name)
+    cache_schema = CACHE_CONFIGS["default"]["schema_name"]
+    pairs = _model_names(location, discovered, set(dbt.models))
+    try:
+        stream_models = [
+            dbt_codegen.plan_stream_models(stream, table_prefix, staging, reporting)
+            for stream, (staging, reporting) in zip(discovered, pairs, strict=True)
+        ]
+    except ValueError as exc:
+        raise LifecycleError(str(exc), "use a shorter connector name or stream") from None
+    spec = LocationSpec(
+        location=location,
+        connector_name=connector.name,
+        streams=[s.name for s in discovered],
+        port=chosen_port,
+        dbt_source=location,
+        staging_models=[m.staging_model for m in stream_models],
+        reporting_models=[m.reporting_model for m in stream_models],
+        cache_schema=cache_schema,
+        table_prefix=table_prefix,
+    )
+
+    for path, text in location_files(project.dagster_code, spec).items():
+        txn.write(path, text)
+    txn.write(
+        sources_file,
+        dbt_codegen.render_sources_yaml(
+            location, connector.name, location, cache_schema, spec.sync_asset, stream_models
+        ),
+    )
+    for models in stream_models:
+        txn.write(
+            project.models_dir / "staging" / f"{models.staging_model}.sql",
+            dbt_codegen.render_staging_sql(location, location, models),
+        )
+        txn.write(
+            project.models_dir / f"{models.reporting_model}.sql",
+            dbt_codegen.render_reporting_sql(location, models),
+        )
+
+    description = connector.description or f"{connector.name} sync and dbt transform"
+    doc["code_locations"].append(new_entry(location, chosen_port, description, connector.name))
+    txn.write(project.code_locations, render_document(doc))
+    for path, text in derived_contents(project, doc).items():
+        txn.write(path, text)
+
+    plan = AddPlan(project, spec, connector, txn)
+    if connector.env_vars:
+        plan.notes.append(
+            f"the YAML reads env {', '.join(connector.env_vars)}: set them wherever the platform "
+            "runs (docker-compose.yaml environment, or the shell that runs `make up`)"
+        )
+    if any(m.staging_model.startswith(f"staging_{location}_") for m in stream_models):
+        plan.notes.append("dbt model names are prefixed with the location (a name was taken)")
+    return plan
+
+
+def enabled_modules(project: Project, exclude: str) -> list[str]:
+    doc = read_document(project)
+    return [
+        e["module"]
+        for name, e in entries_by_name(doc).items()
+        if name != exclude and e.get("enabled", True) and isinstance(e.get("module"), str)
+    ]
+
+
+def verify(project: Project, location: str) -> list[str]:
+    """Problems with the written files: the location must load, dbt must parse the project."""
+    problems = []
+    scratch = settings.project_dir() / "tmp"
+    scratch.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=scratch, prefix="dbt-parse-") as target:
+        env = {
+            **os.environ,
+            "DBT_PROFILES_DIR": str(settings.dbt_profiles_dir()),
+            "DBT_TARGET_PATH": target,  # never touch the project's own target/ or logs/
+            "DBT_LOG_PATH": target,
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        }
+        from pyairbyte.utils.dbt_manifest import dbt_executable
+
+        parse = subprocess.Popen(
+            [dbt_executable(), "parse", "--project-dir", str(project.dbt_dir), "--quiet"],
+            cwd=project.dbt_dir,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        # The new location, and every enabled one: new dbt models and sources change what
+        # manifest-driven locations (dbt_poc) load. Runs while dbt parses.
+        module = f"dagster_code.{location}"
+        results = probe_modules([module, *enabled_modules(project, location)], project.root)
+        output, _ = parse.communicate(timeout=300)
+    result = results[module]
+    if not result.get("ok"):
+        problems.append(f"{module} does not load: {result.get('error')}")
+    elif result.get("file") and project.dagster_code.resolve() not in Path(result["file"]).parents:
+        problems.append(
+            f"{module} was imported from {result['file']}, not from {project.dagster_code}; "
+            "run the command from the environment that serves this repository"
+        )
+    for other, outcome in results.items():
+        if other != module and not outcome.get("ok"):
+            problems.append(f"with the new files, {other} no longer loads: {outcome.get('error')}")
+    if parse.returncode != 0:
+        problems.append(f"dbt parse failed:\n{output[-3000:]}")
+    return problems
+
+
+def apply_add(plan: AddPlan, verify_result: bool = True) -> None:
+    """Write the plan; verify; roll everything back if anything fails."""
+    with plan.txn.applied():
+        if verify_result:
+            problems = verify(plan.project, plan.spec.location)
+            if problems:
+                raise LifecycleError(
+                    "the generated files did not verify, so every change was rolled back:\n"
+                    + "\n".join(f"- {p}" for p in problems),
+                    "fix the cause above and run the command again",
+                )

@@ -1,0 +1,96 @@
+"""Names: code locations, assets and jobs, cache tables and columns, SQL identifiers."""
+
+from __future__ import annotations
+
+import keyword
+import re
+
+from dataplatform.lifecycle.errors import LifecycleError
+
+LOCATION_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+# Package names under dagster_code/ that are not code locations.
+RESERVED_LOCATION_NAMES = frozenset({"lib", "tests", "dagster_code"})
+PG_MAX_IDENTIFIER = 63
+
+# PostgreSQL's reserved key words (and those reserved except as function or type names): an
+# unquoted column or alias with one of these names is a syntax error.
+PG_RESERVED = frozenset(
+    """
+    all analyse analyze and any array as asc asymmetric authorization binary both case cast
+    check collate collation column concurrently constraint create cross current_catalog
+    current_date current_role current_schema current_time current_timestamp current_user default
+    deferrable desc distinct do else end except false fetch for foreign freeze from full grant
+    group having ilike in initially inner intersect into is isnull join lateral leading left
+    like limit localtime localtimestamp natural not notnull null offset on only or order outer
+    overlaps placing primary references returning right select session_user similar some
+    symmetric system_user table tablesample then to trailing true union unique user using
+    variadic verbose when where window with
+    """.split()
+)
+_PLAIN_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def check_location_name(name: str) -> str:
+    if not LOCATION_NAME.match(name) or keyword.iskeyword(name):
+        suggestion = snake_case(name) or "my_connector"
+        raise LifecycleError(
+            f"invalid code location name {name!r}: it becomes a Python package, a dbt source and "
+            "asset names, so it must be lowercase letters, digits and '_' and start with a letter",
+            f"use e.g. `{suggestion}`",
+        )
+    if name in RESERVED_LOCATION_NAMES:
+        raise LifecycleError(
+            f"{name!r} is reserved (dagster_code/{name} is not a code location)",
+            "choose another name",
+        )
+    return name
+
+
+def cache_name(name: str) -> str:
+    """PyAirbyte 0.71's LowerCaseNormalizer: how the cache names tables and columns.
+
+    Lowercase, every non-alphanumeric becomes '_', a leading digit gets a '_' prefix
+    (`discountPercentage` -> `discountpercentage`, `unit-price` -> `unit_price`). Reimplemented,
+    because importing airbyte costs seconds; tests compare it with PyAirbyte's own.
+    """
+    result = re.sub(r"[^A-Za-z0-9]", "_", name.lower())
+    if result and result[0].isdigit():
+        result = f"_{result}"
+    return result
+
+
+def snake_case(name: str) -> str:
+    """`discountPercentage` -> `discount_percentage`, `HTTPStatus` -> `http_status`."""
+    text = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
+    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", text)
+    text = re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").lower()
+    if text and text[0].isdigit():
+        text = f"_{text}"
+    return text
+
+
+def quote_ident(name: str) -> str:
+    """A PostgreSQL identifier, quoted only when it has to be (reserved word, odd characters)."""
+    if _PLAIN_IDENTIFIER.match(name) and name not in PG_RESERVED:
+        return name
+    return '"' + name.replace('"', '""') + '"'
+
+
+def sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def sync_asset_name(location: str) -> str:
+    return f"sync_{location}"
+
+
+def transform_asset_name(location: str) -> str:
+    return f"transform_{location}_data"
+
+
+def job_name(location: str) -> str:
+    return f"{location}_pipeline"
+
+
+def job_variable(location: str) -> str:
+    return f"{location}_pipeline_job"

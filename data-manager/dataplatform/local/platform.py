@@ -1,0 +1,394 @@
+"""Local mode: PostgreSQL, dagster-init, the webserver and the daemon on this machine.
+
+    python -m dataplatform.local.platform start    # safe to repeat while up
+    python -m dataplatform.local.platform stop     # by PID; data is kept
+    python -m dataplatform.local.platform status
+
+Without POSTGRES_HOST a private PostgreSQL cluster runs under <platform dir>/postgres on
+127.0.0.1:$LOCAL_PG_PORT (5433, beside a system PostgreSQL on 5432). Every process gets the same
+environment: POSTGRES_*, DAGSTER_HOME (with platform/dagster.yaml copied in) and the local
+workspace (hosts 127.0.0.1) generated from code-locations.json.
+Webserver address: $DAGSTER_WEBSERVER_HOST (127.0.0.1) : $DAGSTER_WEBSERVER_PORT (3030).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from dataplatform.local.postgres import LocalPostgres, LocalPostgresError
+from dataplatform.runtime import paths, processes
+from dataplatform.runtime.code_locations import (
+    CodeLocationsError,
+    code_locations_path,
+    load_document,
+    read_code_locations,
+    workspace_config,
+)
+from dataplatform.runtime.dagster_graphql import DagsterGraphQL
+from dataplatform.runtime.derived_configs import _source_label, write_local_workspace
+from pyairbyte import settings
+
+# Stop order: consumers first, the database last.
+COMPONENTS = ("sample-api", "dagster-daemon", "dagster-webserver", "dagster-init")
+
+
+class PlatformError(RuntimeError):
+    pass
+
+
+def _say(message: str) -> None:
+    print(f"[platform] {message}", flush=True)
+
+
+@dataclass(frozen=True)
+class WebserverAddress:
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+def webserver_address() -> WebserverAddress:
+    return WebserverAddress(
+        host=os.environ.get("DAGSTER_WEBSERVER_HOST", "127.0.0.1"),
+        port=int(os.environ.get("DAGSTER_WEBSERVER_PORT", "3030")),
+    )
+
+
+def state_file() -> Path:
+    return paths.run_dir() / "platform.json"
+
+
+def read_state() -> dict:
+    try:
+        return json.loads(state_file().read_text())
+    except FileNotFoundError:
+        return {}
+
+
+def _write_state(state: dict) -> None:
+    state_file().parent.mkdir(parents=True, exist_ok=True)
+    tmp = state_file().with_name(".platform.json.tmp")
+    tmp.write_text(json.dumps(state, indent=2) + "\n")
+    os.replace(tmp, state_file())
+
+
+def pid_file(component: str) -> Path:
+    return paths.run_dir() / f"{component}.pid"
+
+
+def live_pid(component: str) -> int | None:
+    return processes.read_live_pid(pid_file(component))
+
+
+def local_postgres() -> LocalPostgres:
+    return LocalPostgres(
+        data_dir=paths.platform_dir() / "postgres" / "data",
+        port=int(os.environ.get("LOCAL_PG_PORT", "5433")),
+    )
+
+
+def ensure_postgres() -> dict:
+    """POSTGRES_* for the platform: the configured server, or our private cluster."""
+    if os.environ.get("POSTGRES_HOST"):
+        pg = settings.postgres_settings()
+        return {"managed": False, "env": _pg_env(pg.host, pg.port, pg.user, pg.password, pg.dbname)}
+    cluster = local_postgres()
+    if not (cluster.data_dir / "postmaster.pid").exists() and not processes.port_is_free(
+        "127.0.0.1", cluster.port
+    ):
+        raise PlatformError(
+            f"port {cluster.port} is taken by another process, so the private PostgreSQL cannot "
+            "start; set LOCAL_PG_PORT to a free port, or POSTGRES_HOST to use a running server"
+        )
+    try:
+        cluster.start()
+    except LocalPostgresError as exc:
+        raise PlatformError(str(exc)) from None
+    dbname = os.environ.get("POSTGRES_DB", "dataplatform")
+    cluster.ensure_database(dbname)
+    _say(f"PostgreSQL: private cluster {cluster.data_dir} on 127.0.0.1:{cluster.port}")
+    return {
+        "managed": True,
+        "data_dir": str(cluster.data_dir),
+        "port": cluster.port,
+        "env": _pg_env(cluster.host, cluster.port, cluster.user, "", dbname),
+    }
+
+
+def _pg_env(host, port, user, password, dbname) -> dict[str, str]:
+    return {
+        "POSTGRES_HOST": str(host),
+        "POSTGRES_PORT": str(port),
+        "POSTGRES_USER": str(user),
+        "POSTGRES_PASSWORD": str(password or ""),
+        "POSTGRES_DB": str(dbname),
+    }
+
+
+def prepare_dagster_home() -> Path:
+    """DAGSTER_HOME with a fresh copy of platform/dagster.yaml (so edits apply on restart)."""
+    home = paths.dagster_home()
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(paths.repo_platform_dir() / "dagster.yaml", home / "dagster.yaml")
+    return home
+
+
+def prepare_workspace() -> tuple[Path, list[str]]:
+    """The local workspace file, and the names of the locations it lists."""
+    source = code_locations_path()
+    # Same entries as the committed workspace: modules are not checked here (that depends on
+    # this process's import path); dagster-init checks them and reports the ones it skips.
+    locations, _ = read_code_locations(source, check_modules=False)
+    active = [loc for loc in locations if loc.enabled]
+    ws = workspace_config(load_document(source))
+    target = write_local_workspace(paths.local_workspace_file(), active, ws, _source_label(source))
+    return target, [loc.name for loc in active]
+
+
+def ensure_instance_storage(env: dict[str, str]) -> None:
+    """Create Dagster's tables once, before the processes that use them start together.
+
+    On an empty database every process (code servers, webserver, daemon) would otherwise try to
+    create the same tables at the same moment, and the losers fail with "already exists".
+    """
+    import psycopg2
+
+    conn = psycopg2.connect(
+        host=env["POSTGRES_HOST"],
+        port=int(env["POSTGRES_PORT"]),
+        user=env["POSTGRES_USER"],
+        password=env["POSTGRES_PASSWORD"],
+        dbname=env["POSTGRES_DB"],
+        connect_timeout=10,
+    )
+    try:
+        with conn.cursor() as cur:
+            cur.execute("select to_regclass('public.instance_info') is not null")
+            exists = cur.fetchone()[0]
+    finally:
+        conn.close()
+    if exists:
+        return
+    result = subprocess.run(
+        [sys.executable, "-m", "dagster", "instance", "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise PlatformError(
+            f"creating Dagster's tables failed (dagster instance migrate):\n"
+            f"{result.stdout[-2000:]}{result.stderr[-2000:]}"
+        )
+    _say("Dagster storage: tables created in PostgreSQL")
+
+
+def prepare_dbt_manifest() -> None:
+    """Parse dbt once here, so the code servers that start next find target/manifest.json."""
+    from pyairbyte.utils.dbt_manifest import DbtManifestError, ensure_manifest
+
+    try:
+        ensure_manifest()
+    except DbtManifestError as exc:
+        raise PlatformError(str(exc)) from None
+
+
+def platform_env(pg_env: dict[str, str]) -> dict[str, str]:
+    env = os.environ.copy()
+    env.update(pg_env)
+    env["DAGSTER_HOME"] = str(paths.dagster_home())
+    env.setdefault("DAGSTER_GRPC_BIND_HOST", "127.0.0.1")
+    env["CODE_LOCATIONS_FILE"] = str(code_locations_path())
+    env["DATAPLATFORM_PLATFORM_DIR"] = str(paths.platform_dir())
+    env.setdefault("DO_NOT_TRACK", "1")
+    # The venv's bin first, so dbt and uv resolve to the locked versions.
+    venv_bin = str(Path(sys.executable).parent)
+    env["PATH"] = venv_bin + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def _bin(name: str) -> str:
+    candidate = Path(sys.executable).parent / name
+    return str(candidate) if candidate.exists() else name
+
+
+def start_component(component: str, cmd: list[str], env: dict[str, str]) -> int:
+    pid = live_pid(component)
+    if pid:
+        _say(f"{component}: already running (pid {pid})")
+        return pid
+    proc = processes.spawn(
+        cmd, paths.log_dir() / f"{component}.log", env=env, cwd=settings.app_root()
+    )
+    processes.write_pid_file(pid_file(component), proc.pid)
+    _say(f"{component}: started (pid {proc.pid}), log {paths.log_dir() / (component + '.log')}")
+    return proc.pid
+
+
+def supervisor_status() -> dict:
+    try:
+        return json.loads(paths.supervisor_status_file().read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def wait_for_supervisor(pid: int, timeout: float) -> dict:
+    """Wait until dagster-init finished its first round (each location up or reported)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = supervisor_status()
+        if status.get("supervisor_pid") == pid and status.get("initial_round_complete"):
+            return status
+        if not processes.read_live_pid(pid_file("dagster-init")):
+            raise PlatformError(
+                f"dagster-init exited during start-up; see {paths.log_dir() / 'dagster-init.log'}"
+            )
+        time.sleep(0.3)
+    return supervisor_status()
+
+
+def start(timeout: float = 240.0) -> dict:
+    """Start whatever is not running yet; returns the platform state (also in platform.json)."""
+    t0 = time.monotonic()
+    for d in (paths.run_dir(), paths.log_dir()):
+        d.mkdir(parents=True, exist_ok=True)
+    web = webserver_address()
+    try:
+        workspace, names = prepare_workspace()
+    except CodeLocationsError as exc:
+        raise PlatformError(f"cannot read code locations:\n{exc}") from None
+    if not live_pid("dagster-webserver") and not processes.port_is_free(web.host, web.port):
+        holder = processes.port_holder(web.port)
+        raise PlatformError(
+            f"webserver port {web.port} is taken{' by ' + holder if holder else ''}; "
+            "stop that process or set DAGSTER_WEBSERVER_PORT"
+        )
+    pg = ensure_postgres()
+    prepare_dagster_home()
+    prepare_dbt_manifest()
+    env = platform_env(pg["env"])
+    ensure_instance_storage(env)
+    state = {
+        "postgres": {k: v for k, v in pg.items() if k != "env"},
+        "env": {**pg["env"], "DAGSTER_HOME": env["DAGSTER_HOME"]},
+        "webserver": {"host": web.host, "port": web.port, "url": web.url},
+        "workspace": str(workspace),
+        "code_locations_file": env["CODE_LOCATIONS_FILE"],
+        "locations": names,
+    }
+    _write_state(state)
+
+    py = sys.executable
+    init_pid = start_component("dagster-init", [py, "-m", "dataplatform.runtime.dagster_init"], env)
+    start_component(
+        "dagster-webserver",
+        [
+            _bin("dagster-webserver"),
+            "-h", web.host,
+            "-p", str(web.port),
+            "-w", str(workspace),
+        ],
+        env,
+    )  # fmt: skip
+    # The daemon reads the workspace at start and then only every 60 s, so it starts once the
+    # code servers answer; otherwise its first runs could not find their location.
+    sup = wait_for_supervisor(init_pid, timeout)
+    start_component("dagster-daemon", [_bin("dagster-daemon"), "run", "-w", str(workspace)], env)
+
+    client = DagsterGraphQL(web.url)
+    deadline = time.monotonic() + timeout
+    while not client.is_up():
+        if time.monotonic() > deadline or not live_pid("dagster-webserver"):
+            raise PlatformError(
+                f"the webserver did not come up at {web.url}; see "
+                f"{paths.log_dir() / 'dagster-webserver.log'}"
+            )
+        time.sleep(0.3)
+    serving = [
+        name
+        for name, info in sup.get("locations", {}).items()
+        if info.get("state") == "ready" and name in names
+    ]
+    status = client.wait_for_locations(serving, timeout=max(5.0, deadline - time.monotonic()))
+    report = []
+    for name in names:
+        loc = status.get(name)
+        sup_info = sup.get("locations", {}).get(name, {})
+        if loc is not None and loc.loaded:
+            report.append(f"  {name}: loaded ({len(loc.jobs)} job(s))")
+        else:
+            why = (loc.error if loc else "") or sup_info.get("message") or "not loaded"
+            report.append(f"  {name}: NOT loaded ({sup_info.get('state', '?')}): {why}")
+    for finding in sup.get("invalid_entries", []):
+        report.append(f"  invalid entry, not started: {finding}")
+    _say(f"code locations ({len(names)} enabled):\n" + "\n".join(report))
+    state["loaded"] = sorted(n for n, s in status.items() if s.loaded)
+    state["started_in_seconds"] = round(time.monotonic() - t0, 2)
+    _write_state(state)
+    _say(f"Dagster UI: {web.url}   (logs: {paths.log_dir()})")
+    return state
+
+
+def stop(timeout: float = 30.0) -> list[str]:
+    """Stop every process we started (by PID), then our PostgreSQL. Data stays on disk."""
+    stopped = []
+    run = paths.run_dir()
+    ordered = [pid_file(c) for c in COMPONENTS]
+    # Leftover code servers (e.g. dagster-init was SIGKILLed) and anything else we started.
+    extra = sorted(p for p in run.glob("*.pid") if p not in ordered) if run.exists() else []
+    for path in ordered + extra:
+        pid = processes.read_live_pid(path)
+        if pid and processes.terminate(pid, timeout=timeout):
+            stopped.append(f"{path.stem} (pid {pid})")
+        path.unlink(missing_ok=True)
+    state = read_state()
+    if state.get("postgres", {}).get("managed"):
+        cluster = LocalPostgres(Path(state["postgres"]["data_dir"]), int(state["postgres"]["port"]))
+        if cluster.is_running():
+            cluster.stop()
+            stopped.append(f"postgres ({cluster.data_dir})")
+    for line in stopped:
+        _say(f"stopped {line}")
+    if not stopped:
+        _say("nothing was running")
+    return stopped
+
+
+def status() -> dict:
+    out = {c: live_pid(c) for c in COMPONENTS}
+    out["code_servers"] = supervisor_status().get("locations", {}) if out["dagster-init"] else {}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run the platform locally.")
+    parser.add_argument("command", choices=("start", "stop", "status"))
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "start":
+            state = start()
+            return 0 if set(state["loaded"]) >= set(state["locations"]) else 1
+        if args.command == "stop":
+            stop()
+            return 0
+        print(json.dumps(status(), indent=2))
+        return 0
+    except PlatformError as exc:
+        print(f"[platform] error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,218 @@
+"""The pure parts of the lifecycle: names, generated SQL/YAML, and the file transaction."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+import yaml
+
+from dataplatform.lifecycle import dbt_codegen
+from dataplatform.lifecycle.discovery import DiscoveredStream
+from dataplatform.lifecycle.errors import LifecycleError
+from dataplatform.lifecycle.file_transaction import FileTransaction
+from dataplatform.lifecycle.names import cache_name, check_location_name, quote_ident, snake_case
+
+AWKWARD_NAMES = [
+    "discountPercentage",
+    "availabilityStatus",
+    "unit-price",
+    "Average Sales (%)",
+    "1stPlace",
+    "order",
+    "group",
+    "HTTPStatus",
+    "it's",
+]
+
+
+def test_cache_name_is_pyairbytes_normaliser():
+    from airbyte._util.name_normalizers import LowerCaseNormalizer
+
+    for name in AWKWARD_NAMES:
+        assert cache_name(name) == LowerCaseNormalizer.normalize(name), name
+
+
+@pytest.mark.parametrize(
+    ("name", "snake"),
+    [
+        ("discountPercentage", "discount_percentage"),
+        ("HTTPStatus", "http_status"),
+        ("unit-price", "unit_price"),
+        ("shippedAt", "shipped_at"),
+        ("already_snake", "already_snake"),
+        ("1stPlace", "_1st_place"),
+    ],
+)
+def test_snake_case(name, snake):
+    assert snake_case(name) == snake
+
+
+def test_quote_ident_only_when_needed():
+    assert quote_ident("discountpercentage") == "discountpercentage"
+    assert quote_ident("order") == '"order"'
+    assert quote_ident("_1stplace") == "_1stplace"
+    assert quote_ident('we"ird') == '"we""ird"'
+
+
+@pytest.mark.parametrize("bad", ["Shop", "shop-orders", "1shop", "class", "lib", ""])
+def test_location_names_must_be_python_and_dbt_safe(bad):
+    with pytest.raises(LifecycleError):
+        check_location_name(bad)
+
+
+AWKWARD_STREAM = DiscoveredStream(
+    name="line items",
+    json_schema={
+        "type": "object",
+        "properties": {
+            "order": {"type": "integer"},  # reserved word
+            "group": {"type": ["null", "string"]},
+            "unit-price": {"type": "number"},
+            "isActive": {"type": "boolean"},
+            "createdOn": {"type": "string", "format": "date"},
+            "updatedAt": {"type": "string", "airbyte_type": "timestamp_without_timezone"},
+            "anything": {},
+            "either": {"type": ["string", "integer"]},
+            "attrs": {"type": "object"},  # no properties: kept whole
+            "meta": {
+                "type": "object",
+                "properties": {
+                    "it's": {"type": "string", "format": "date-time"},
+                    "count": {"type": "integer"},
+                    "inner": {"type": "object"},
+                },
+            },
+            "Meta": {"type": "string"},  # normalises to the same alias base as `meta`
+        },
+    },
+    primary_key=[["order"], ["group"]],
+)
+
+
+def test_staging_sql_for_awkward_names_plans_in_postgresql(pg_conn):
+    """Reserved words, quotes in JSON keys, casts: the generated SQL runs against a table built
+    the way the cache builds it."""
+    models = dbt_codegen.plan_stream_models(AWKWARD_STREAM, "src_", "staging_x", "x_reporting")
+    assert models.table == "src_line_items"
+    sql = dbt_codegen.render_staging_sql("loc", "loc", models)
+    aliases = [c.alias for c in models.columns]
+    assert len(aliases) == len(set(aliases))
+    assert "meta_2" in aliases  # "Meta" could not be `meta` twice
+    with pg_conn.cursor() as cur:
+        cur.execute("create schema if not exists lifecycle_codegen")
+        cur.execute(
+            'create table lifecycle_codegen.src_line_items ("order" bigint, "group" varchar, '
+            "unit_price numeric(38,9), isactive boolean, createdon date, updatedat timestamp, "
+            "anything varchar, either varchar, attrs json, meta json, _airbyte_extracted_at "
+            "timestamp)"
+        )
+        cur.execute(
+            "insert into lifecycle_codegen.src_line_items values (1, 'g', 2.5, true, "
+            "'2024-01-02', '2024-01-02 03:04:05', 'a', 'b', '{\"k\": 1}', "
+            """'{"it''s": "2024-05-06T07:08:09+02:00", "count": 3, "inner": {"x": 1}}', now())"""
+        )
+        rendered = sql.replace(
+            "{{ source('loc', 'line items') }}", "lifecycle_codegen.src_line_items"
+        )
+        cur.execute(rendered)
+        row = dict(zip([d.name for d in cur.description], cur.fetchone(), strict=True))
+        cur.execute("drop schema lifecycle_codegen cascade")
+    assert row["order"] == 1 and row["unit_price"] == 2.5 and row["is_active"] is True
+    assert row["meta_it_s"].isoformat() == "2024-05-06T05:08:09+00:00"
+    assert row["meta_count"] == 3 and row["meta_inner"] == {"x": 1}
+    assert row["attrs"] == {"k": 1}
+
+
+def test_sources_yaml_keys_and_composite_primary_key():
+    stream = DiscoveredStream(
+        "orders", {"properties": {"orderId": {"type": "integer"}}}, [["orderId"]]
+    )
+    single = dbt_codegen.plan_stream_models(stream, "shop_", "staging_orders", "orders_reporting")
+    composite = dbt_codegen.plan_stream_models(AWKWARD_STREAM, "shop_", "staging_x", "x_rep")
+    doc = yaml.safe_load(
+        dbt_codegen.render_sources_yaml(
+            "shop", "source-shop", "shop", "pyairbyte_cache", "sync_shop", [single, composite]
+        )
+    )
+    source = doc["sources"][0]
+    assert source["schema"] == "pyairbyte_cache"
+    orders, items = source["tables"]
+    assert orders["identifier"] == "shop_orders"
+    assert orders["columns"] == [
+        {"name": "orderid", "description": "Primary key", "data_tests": ["not_null", "unique"]}
+    ]
+    # Unique per column would be wrong for a composite key: each part is only not null.
+    assert [c["data_tests"] for c in items["columns"]] == [["not_null"], ["not_null"]]
+
+
+def _snapshot(root):
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else ""
+        for p in sorted(root.rglob("*"))
+    }
+
+
+def test_file_transaction_rolls_back_every_change(tmp_path):
+    (tmp_path / "keep").mkdir()
+    (tmp_path / "keep" / "changed.txt").write_text("old\n")
+    (tmp_path / "keep" / "deleted.txt").write_text("bye\n")
+    (tmp_path / "tree" / "__pycache__").mkdir(parents=True)
+    (tmp_path / "tree" / "mod.py").write_text("x = 1\n")
+    (tmp_path / "tree" / "__pycache__" / "mod.pyc").write_bytes(b"\x00\x01")
+    before = _snapshot(tmp_path)
+
+    txn = FileTransaction(tmp_path)
+    txn.write(tmp_path / "keep" / "changed.txt", "new\n")
+    txn.write(tmp_path / "new" / "deep" / "created.txt", "hello\n")
+    txn.delete(tmp_path / "keep" / "deleted.txt")
+    txn.delete_tree(tmp_path / "tree")
+    plan = txn.plan()
+    assert [p.name for p in plan.create] == ["created.txt"]
+    assert [p.name for p in plan.change] == ["changed.txt"]
+    assert sorted(p.name for p in plan.delete) == ["deleted.txt", "mod.py", "mod.pyc"]
+
+    with pytest.raises(RuntimeError, match="verification failed"), txn.applied():
+        assert (tmp_path / "new" / "deep" / "created.txt").read_text() == "hello\n"
+        assert not (tmp_path / "tree").exists()
+        (tmp_path / "new" / "deep" / "__pycache__").mkdir()  # e.g. left by an import
+        raise RuntimeError("verification failed")
+    assert _snapshot(tmp_path) == before
+
+
+def test_file_transaction_failing_midway_restores_what_it_wrote(tmp_path):
+    (tmp_path / "a.txt").write_text("a\n")
+    (tmp_path / "blocker").write_text("a file where a directory is needed\n")
+    before = _snapshot(tmp_path)
+    txn = FileTransaction(tmp_path)
+    txn.write(tmp_path / "a.txt", "changed\n")
+    txn.write(tmp_path / "blocker" / "child.txt", "cannot be written\n")
+    with pytest.raises(OSError):
+        txn.apply()
+    assert _snapshot(tmp_path) == before
+
+
+def test_odd_stream_and_key_names_stay_data_in_every_generated_file():
+    from dataplatform.lifecycle.scaffold import LocationSpec, render_location_files
+
+    nested = {"type": "object", "properties": {"{{ x }}": {"type": "string"}}}
+    stream = DiscoveredStream(
+        'it\'s {{odd}} "x"', {"properties": {"{{ y }}": {"type": "string"}, "meta": nested}}, []
+    )
+    models = dbt_codegen.plan_stream_models(stream, "p_", "staging_odd", "odd_reporting")
+    sql = dbt_codegen.render_staging_sql("loc", "loc", models)
+    assert "source('loc', 'it\\'s {{odd}} \"x\"')" in sql
+    # Jinja delimiters in data: only inside {% raw %}, never in a comment.
+    head, raw = sql.split("{% raw %}")
+    assert "'{{ x }}'" in raw and "{% endraw %}" in raw
+    assert "{{ y }}" not in sql and "-- {  y }}" in sql
+    doc = yaml.safe_load(
+        dbt_codegen.render_sources_yaml("loc", "c", "loc", "pyairbyte_cache", "sync_loc", [models])
+    )
+    assert doc["sources"][0]["tables"][0]["name"] == stream.name
+    spec = LocationSpec(
+        "loc", "c", [stream.name], 4290, "loc", ["staging_odd"], ["odd_reporting"],
+        "pyairbyte_cache", "c_",
+    )  # fmt: skip
+    for path, text in render_location_files(spec).items():
+        compile(text, path, "exec")
