@@ -36,6 +36,11 @@ test: install manifest lint
 check: install
 	$(VENV)/bin/dataplatform check
 
+# Rewrites tests/dagster_code/snapshots/ from the code locations as they load now; review the diff.
+.PHONY: update-snapshots
+update-snapshots: install manifest
+	UPDATE_SNAPSHOTS=1 $(PY) -m pytest -q tests/dagster_code/test_asset_graph_snapshots.py
+
 up: install manifest
 	bash platform/up.sh
 
