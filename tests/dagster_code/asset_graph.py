@@ -57,9 +57,7 @@ def location_graph(module: str) -> dict:
             "tags": dict(sorted(job.tags.items())),
             "executor": job.executor_def.name,
             "assets": sorted(_user(k) for k in layer.selected_asset_keys),
-            "checks": sorted(
-                _check(k) for data in layer.data for k in data.assets_def.check_keys
-            ),
+            "checks": sorted(_check(k) for data in layer.data for k in data.assets_def.check_keys),
         }
     repository = defs.get_repository_def()
     return {
