@@ -42,18 +42,40 @@ class CodeLocation:
 
 @dataclass(frozen=True)
 class Finding:
-    """One problem in the file. `entry` is e.g. `code_locations[1] ("airbyte_sync")`."""
+    """One problem: how bad it is, where, what is wrong, and how to fix it.
 
-    path: Path
-    entry: str
-    field: str
+    The one finding type of the platform: this validator (which the supervisor uses) and the
+    `dataplatform check` doctor both report with it. `where` is the file for a problem inside one
+    file, narrowed by `entry` (e.g. `code_locations[1] ("airbyte_sync")`) and `field`; the doctor
+    puts its area of checks there ("dbt", "imports") when the message names the files itself.
+    """
+
+    severity: str  # "error", "warning" or "note"
+    where: str
     message: str
-    severity: str = "error"  # "error" or "warning"
+    entry: str = ""
+    field: str = ""
+    fix: str = ""
     location_name: str | None = None
 
+    @property
+    def place(self) -> str:
+        """`entry, field 'x'`: the part of `where` the message is about (may be empty)."""
+        field_part = f"field '{self.field}'" if self.field else ""
+        return ", ".join(p for p in (self.entry, field_part) if p)
+
+    def _what(self) -> str:
+        return f"{self.place}: {self.message}" if self.place else self.message
+
     def __str__(self) -> str:
-        where = f"{self.entry}, field '{self.field}'" if self.field else self.entry
-        return f"{self.path}: {self.severity}: {where}: {self.message}"
+        return f"{self.where}: {self.severity}: {self._what()}"
+
+    def render(self) -> str:
+        """The doctor's form: severity, [where], message, then the fix on its own line."""
+        text = f"{self.severity.upper():7} [{self.where}] {self._what()}"
+        if self.fix:
+            text += f"\n        fix: {self.fix}"
+        return text
 
 
 class CodeLocationsError(ValueError):
@@ -91,7 +113,14 @@ def load_document(path: Path) -> dict:
         text = path.read_text()
     except FileNotFoundError:
         raise CodeLocationsError(
-            [Finding(path, "file", "", "not found; create it or point CODE_LOCATIONS_FILE at it")]
+            [
+                Finding(
+                    "error",
+                    str(path),
+                    "not found; create it or point CODE_LOCATIONS_FILE at it",
+                    entry="file",
+                )
+            ]
         ) from None
     try:
         doc = json.loads(text)
@@ -99,10 +128,10 @@ def load_document(path: Path) -> dict:
         raise CodeLocationsError(
             [
                 Finding(
-                    path,
-                    "file",
-                    "",
+                    "error",
+                    str(path),
                     f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}",
+                    entry="file",
                 )
             ]
         ) from None
@@ -110,10 +139,11 @@ def load_document(path: Path) -> dict:
         raise CodeLocationsError(
             [
                 Finding(
-                    path,
-                    "file",
-                    "code_locations",
+                    "error",
+                    str(path),
                     'the top level must be an object with a "code_locations" list',
+                    entry="file",
+                    field="code_locations",
                 )
             ]
         )
@@ -132,12 +162,12 @@ def workspace_config(doc: dict) -> WorkspaceConfig:
 def _parse_entry(path: Path, index: int, raw: object) -> tuple[CodeLocation | None, list[Finding]]:
     label = _entry_label(index, raw)
     if not isinstance(raw, dict):
-        return None, [Finding(path, label, "", "each entry must be a JSON object")]
+        return None, [Finding("error", str(path), "each entry must be a JSON object", entry=label)]
     name = raw.get("name")
     loc_name = name if isinstance(name, str) else None
 
     def err(fld: str, msg: str, severity: str = "error") -> Finding:
-        return Finding(path, label, fld, msg, severity, loc_name)
+        return Finding(severity, str(path), msg, entry=label, field=fld, location_name=loc_name)
 
     findings: list[Finding] = []
     if not isinstance(name, str) or not _NAME_RE.match(name):
@@ -230,10 +260,11 @@ def validate_document(
         if loc.name in names:
             findings.append(
                 Finding(
-                    path,
-                    label,
-                    "name",
+                    "error",
+                    str(path),
                     f"{loc.name!r} is already used by {names[loc.name]}; names must be unique",
+                    entry=label,
+                    field="name",
                     location_name=loc.name,
                 )
             )
@@ -243,11 +274,12 @@ def validate_document(
         if loc.port in ports:
             findings.append(
                 Finding(
-                    path,
-                    label,
-                    "port",
+                    "error",
+                    str(path),
                     f"{loc.port} is already used by {ports[loc.port]}; give each location its own "
                     f"port in {PORT_MIN}-{PORT_MAX}",
+                    entry=label,
+                    field="port",
                     location_name=loc.name,
                 )
             )
@@ -259,11 +291,12 @@ def validate_document(
             if not ok:
                 findings.append(
                     Finding(
-                        path,
-                        label,
-                        "module",
+                        "error",
+                        str(path),
                         f"{loc.module!r} is not importable ({why}); check the module path, or set "
                         '"enabled": false',
+                        entry=label,
+                        field="module",
                         location_name=loc.name,
                     )
                 )

@@ -1,0 +1,63 @@
+"""Connector YAMLs: each one valid with its env variables set, names unique, and every
+location's connector declared by one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dataplatform.lifecycle.doctor.packages import NON_LOCATION_PACKAGES
+from dataplatform.lifecycle.doctor.report import ERROR, Report
+from dataplatform.lifecycle.project import Project, entries_by_name
+from dataplatform.lifecycle.remove import connectors_used_by
+from pyairbyte.utils.connector_config import (
+    ConnectorConfigError,
+    connector_files,
+    find_connector_file,
+    load_connector_file,
+)
+
+
+def check_connector_files(project: Project, report: Report) -> None:
+    names: dict[str, Path] = {}
+    for path in connector_files(project.connectors_dir):
+        try:
+            connector = load_connector_file(path)
+        except ConnectorConfigError as exc:
+            report.add(
+                ERROR, "connectors", f"{exc.path}: field '{exc.field}': {exc.problem}", exc.fix
+            )
+            continue
+        if connector.name in names:
+            report.add(
+                ERROR,
+                "connectors",
+                f"{path.name} and {names[connector.name].name} both declare name "
+                f"{connector.name!r}; sync_connector would pick one of them",
+                "give each connector YAML its own `name:`",
+            )
+        names.setdefault(connector.name, path)
+
+
+def check_locations_have_connectors(project: Project, doc: dict, report: Report) -> None:
+    if not project.dagster_code.is_dir():
+        return
+    entries = entries_by_name(doc)
+    for package in sorted(p for p in project.dagster_code.iterdir() if p.is_dir()):
+        if package.name in NON_LOCATION_PACKAGES:
+            continue
+        for connector in sorted(connectors_used_by(package, entries.get(package.name))):
+            try:
+                find_connector_file(connector, project.connectors_dir)
+            except ConnectorConfigError:
+                report.add(
+                    ERROR,
+                    "connectors",
+                    f"{project.relative(package)} syncs connector {connector!r}, but no YAML "
+                    f"in {project.relative(project.connectors_dir)} declares it",
+                    f"add {connector}.yaml there (or correct the name in the code)",
+                )
+
+
+def check_connectors(project: Project, doc: dict, report: Report) -> None:
+    check_connector_files(project, report)
+    check_locations_have_connectors(project, doc, report)
