@@ -77,7 +77,12 @@ def pg(project_env) -> settings.PostgresSettings:
             port=int(os.environ.get("TEST_LOCAL_PG_PORT", "55432")),
         )
         cluster.start()
-        admin = {"host": cluster.host, "port": cluster.port, "user": cluster.user, "password": ""}
+        admin = {
+            "host": cluster.host,
+            "port": cluster.port,
+            "user": cluster.user,
+            "password": cluster.password,
+        }
     _recreate_database(admin, TEST_DB)
     saved_env = {k: os.environ.get(k) for k in _PG_ENV}
     os.environ.update(

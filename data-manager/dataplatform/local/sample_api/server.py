@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -20,13 +21,15 @@ class SampleProductsApi:
 
     `fail_with_status` makes /products requests answer with that HTTP status and a JSON error
     body, to exercise a failing source; with `fail_from_skip` only pages from that offset on
-    fail, so a sync passes its check and then fails mid-stream.
+    fail, so a sync passes its check and then fails mid-stream. `delay_seconds` makes every
+    /products answer wait that long, so a test can act while a sync is in progress.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, products: list[dict] | None = None):
         self.products = products if products is not None else load_fixture_products()
         self.fail_with_status: int | None = None
         self.fail_from_skip = 0
+        self.delay_seconds = 0.0
         self.requests: list[str] = []
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
@@ -59,6 +62,8 @@ class SampleProductsApi:
                     return self._send(200, {"status": "ok"})
                 if url.path != "/products":
                     return self._send(404, {"message": f"Path '{url.path}' not found"})
+                if api.delay_seconds:
+                    time.sleep(api.delay_seconds)
                 query = parse_qs(url.query)
                 try:
                     limit = int(query.get("limit", [DEFAULT_LIMIT])[0])
