@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey, MetadataValue
+from dagster import AssetExecutionContext, AssetKey, Failure, MaterializeResult, MetadataValue
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource
 
 from pyairbyte import settings
@@ -73,15 +73,17 @@ class PlatformDbtTranslator(DagsterDbtTranslator):
         return self._group_name or super().get_group_name(dbt_resource_props)
 
 
-def run_dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, select: str) -> dict:
+def run_dbt_build(
+    context: AssetExecutionContext, dbt: DbtCliResource, select: str
+) -> MaterializeResult:
     """`dbt build --select <select>` (models and their tests) for a plain, non-dbt asset.
 
     No `dbt parse` first: the manifest is prepared once, and dbt's partial parsing reuses it.
     dbt runs as a plain subprocess with the resource's settings: `DbtCliResource.cli` would also
     load dbt's adapter into the run worker (for @dbt_assets column metadata), which costs a plain
     asset 3-7 s a run (bench/transform_overhead.py). Each run gets its own target path, so two
-    runs never overwrite each other's artifacts. Streams dbt's log lines into the run log, adds
-    metadata and raises when dbt fails.
+    runs never overwrite each other's artifacts. Streams dbt's log lines into the run log; the
+    result carries the outcome as metadata, and a failed build raises `Failure` with it.
     """
     project_dir = Path(dbt.project_dir)
     target_path = project_dir / "target" / f"run-{context.run_id[:8]}-{uuid.uuid4().hex[:6]}"
@@ -125,20 +127,19 @@ def run_dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, select: s
     )
     failed = by_status.get("error", []) + by_status.get("fail", [])
     succeeded = process.returncode == 0
-    context.add_output_metadata(
-        {
-            "status": MetadataValue.text("success" if succeeded else "error"),
-            "dbt_select": MetadataValue.text(select),
-            "models": MetadataValue.json(models),
-            "results_by_status": MetadataValue.json(
-                {status: len(ids) for status, ids in by_status.items()}
-            ),
-            "failed": MetadataValue.json(failed),
-        }
-    )
+    metadata = {
+        "status": MetadataValue.text("success" if succeeded else "error"),
+        "dbt_select": MetadataValue.text(select),
+        "models": MetadataValue.json(models),
+        "results_by_status": MetadataValue.json(
+            {status: len(ids) for status, ids in by_status.items()}
+        ),
+        "failed": MetadataValue.json(failed),
+    }
     if not succeeded:
-        raise RuntimeError(
-            f"dbt build --select {select} failed (exit {process.returncode}): "
-            f"{', '.join(failed) or 'see the dbt log above'}"
+        raise Failure(
+            description=f"dbt build --select {select} failed (exit {process.returncode}): "
+            f"{', '.join(failed) or 'see the dbt log above'}",
+            metadata=metadata,
         )
-    return {"status": "success", "models": models, "results": len(results)}
+    return MaterializeResult(metadata=metadata)

@@ -1,17 +1,8 @@
-"""sample_product_sync: the declarative sample products connector -> cache -> dbt (port 4268)."""
+"""sample_product_sync: the declarative sample products connector -> cache -> dbt (port 4268).
 
-from dagster import Definitions, in_process_executor
+Declared in location.py; the assets and the job are built by dagster_code.lib.connector_location.
+"""
 
-from dagster_code.lib.dbt import dbt_resource
+from .location import location
 
-from .assets import sync_sample_connector, transform_sample_product_data
-from .jobs import sample_product_sync_pipeline_job
-
-defs = Definitions(
-    assets=[sync_sample_connector, transform_sample_product_data],
-    resources={"dbt": dbt_resource()},
-    jobs=[sample_product_sync_pipeline_job],
-    # Steps run one after another in the run worker: a process per step would re-import
-    # dagster, dbt and airbyte each time (most of a run's orchestration overhead).
-    executor=in_process_executor,
-)
+defs = location.defs
