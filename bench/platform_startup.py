@@ -10,7 +10,7 @@ Starts a private platform (own platform dir, free ports, a fresh database) and p
 3. sample_product_sync_pipeline: launch (GraphQL) to SUCCESS, minus its steps' own time, i.e.
    the orchestration overhead. Baseline: the trivial fixture job through the same platform.
 4. RSS of each code server, the webserver, the daemon and dagster-init, after those runs.
-Targets (issue 3): code server ready <= 4 s and <= 150 MB; overhead <= 5 s per run.
+Targets: code server ready <= 4 s and <= 150 MB; overhead <= 5 s per run.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import psutil
 from _setup import bench_database
 
 from dataplatform.runtime import paths, processes
-from dataplatform.runtime.dagster_init import HealthChecker
+from dataplatform.runtime.dagster_init.health import HealthChecker
 from dataplatform.runtime.processes import ephemeral_port, reserve_free_ports
 from pyairbyte import settings
 

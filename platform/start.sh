@@ -6,4 +6,4 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
 cd "$ROOT"
-exec "$PYTHON" -m dataplatform.local.platform start "$@"
+exec "$PYTHON" -m dataplatform.cli platform start "$@"

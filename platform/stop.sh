@@ -5,4 +5,4 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
 cd "$ROOT"
-exec "$PYTHON" -m dataplatform.local.platform stop "$@"
+exec "$PYTHON" -m dataplatform.cli platform stop "$@"

@@ -6,4 +6,4 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
 cd "$ROOT"
-exec "$PYTHON" -m dataplatform.local.up "$@"
+exec "$PYTHON" -m dataplatform.cli up "$@"

@@ -1,14 +1,24 @@
-"""`dataplatform`: the connector lifecycle, one command each (logic in dataplatform.lifecycle).
+"""`dataplatform`: one command for the connector lifecycle and for running the platform.
 
     dataplatform connector add NAME [--connector-yaml PATH] [--streams a,b] [--port P] [--dry-run]
     dataplatform connector remove NAME [--drop-data] [--dry-run]
     dataplatform check [--no-database]
+    dataplatform configs write|check [--file code-locations.json]
+    dataplatform platform start|stop|status      # local mode (platform/start.sh, stop.sh)
+    dataplatform up                              # `make up`: start, run the sample jobs, report
+    dataplatform dagster-init [--bind-host H] [--file F] [--healthcheck]
 
-Exit status: 0 done (or check clean), 1 a problem the message explains, 2 usage error.
+The commands only parse options and print; the logic lives in dataplatform.lifecycle,
+dataplatform.local and dataplatform.runtime, imported when a command runs so that
+`dagster-init --healthcheck` stays cheap.
+
+Exit status: 0 done (or check clean), 1 a problem the message explains, 2 usage error or a
+setting or config file that cannot be used.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import warnings
 from pathlib import Path
@@ -16,6 +26,7 @@ from pathlib import Path
 import click
 
 from dataplatform.lifecycle.errors import LifecycleError
+from dataplatform.runtime.dagster_init.cli import command as dagster_init_command
 
 RELOAD_HINT = (
     "restart the platform so its code servers, webserver and daemon read the new "
@@ -33,7 +44,7 @@ def _fail(exc: LifecycleError) -> None:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
-    """Add, remove and check connectors of the data platform."""
+    """Add, remove and check connectors; generate configs; run the platform."""
     # google-cloud libraries that airbyte imports warn about Python 3.11's end of life in 2027.
     warnings.filterwarnings("ignore", "You are using a Python version", FutureWarning)
 
@@ -123,6 +134,116 @@ def check(no_database: bool) -> None:
         click.echo(finding.render())
     click.echo(report.summary())
     sys.exit(0 if report.ok else 1)
+
+
+main.add_command(dagster_init_command, name="dagster-init")
+
+
+@main.group()
+def configs() -> None:
+    """Write or check the files generated from code-locations.json (workspace, ports)."""
+
+
+_FILE_OPTION = click.option(
+    "--file",
+    "source",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="code-locations.json (default: $CODE_LOCATIONS_FILE, else the repository's).",
+)
+
+
+def _config_error(exc: Exception) -> None:
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(2)
+
+
+@configs.command("write")
+@_FILE_OPTION
+def configs_write(source: Path | None) -> None:
+    """Regenerate the committed files from code-locations.json."""
+    from dataplatform.runtime import derived_configs
+    from dataplatform.runtime.code_locations import CodeLocationsError
+
+    try:
+        changed = derived_configs.write(source)
+    except (CodeLocationsError, derived_configs.DerivedConfigError) as exc:
+        _config_error(exc)
+    for path in changed:
+        click.echo(f"wrote {path}")
+    if not changed:
+        click.echo("derived configs already match code-locations.json")
+
+
+@configs.command("check")
+@_FILE_OPTION
+def configs_check(source: Path | None) -> None:
+    """Exit 1 with a diff if the committed files drifted from code-locations.json."""
+    from dataplatform.runtime import derived_configs
+    from dataplatform.runtime.code_locations import CodeLocationsError
+
+    try:
+        diffs = derived_configs.drift(source)
+    except (CodeLocationsError, derived_configs.DerivedConfigError) as exc:
+        _config_error(exc)
+    for diff in diffs.values():
+        click.echo(diff, nl=False)
+    if diffs:
+        names = ", ".join(str(p) for p in diffs)
+        click.echo(
+            f"\ndrifted from code-locations.json: {names}\nfix: {derived_configs.REGENERATE}"
+        )
+        sys.exit(1)
+    click.echo("derived configs match code-locations.json")
+
+
+def _run_local(action):
+    """Run a local-mode action; its known failures are one line on stderr and exit 2."""
+    from dataplatform.local.platform import PlatformError
+    from dataplatform.settings import SettingsError
+
+    try:
+        return action()
+    except (PlatformError, SettingsError) as exc:
+        click.echo(f"[platform] error: {exc}", err=True)
+        sys.exit(2)
+
+
+@main.group()
+def platform() -> None:
+    """Start, stop or inspect the platform on this machine (local mode)."""
+
+
+@platform.command("start")
+def platform_start() -> None:
+    """Start whatever is not running yet (safe to repeat); exit 1 if a location did not load."""
+    from dataplatform.local import platform as local
+
+    state = _run_local(local.start)
+    sys.exit(0 if set(state["loaded"]) >= set(state["locations"]) else 1)
+
+
+@platform.command("stop")
+def platform_stop() -> None:
+    """Stop every process the platform started, by PID, then its PostgreSQL; data is kept."""
+    from dataplatform.local import platform as local
+
+    _run_local(local.stop)
+
+
+@platform.command("status")
+def platform_status() -> None:
+    """Print the PIDs of the platform's processes and each code server's state, as JSON."""
+    from dataplatform.local import platform as local
+
+    click.echo(json.dumps(_run_local(local.status), indent=2))
+
+
+@main.command("up")
+def up() -> None:
+    """Start the platform, run the sample pipelines through it and report (`make up`)."""
+    from dataplatform.local import up as local_up
+
+    sys.exit(_run_local(local_up.run))
 
 
 if __name__ == "__main__":

@@ -333,7 +333,3 @@ def load_code_locations(path: Path | None = None, check_modules: bool = True) ->
     if errors:
         raise CodeLocationsError(errors)
     return locations
-
-
-def enabled(locations: list[CodeLocation]) -> list[CodeLocation]:
-    return [loc for loc in locations if loc.enabled]

@@ -1,14 +1,22 @@
-"""A small client for the Dagster webserver's GraphQL API: the calls the UI itself makes.
+"""The Dagster webserver's GraphQL API, as `make up`, the platform tests and the benchmark use it.
 
-Used by `make up` (launch the sample jobs and wait), the platform tests and the benchmark.
+Launch, run status and location reload go through Dagster's own `DagsterGraphQLClient`. It
+imports Dagster (seconds of CPU), so it is built on first use: `platform start` only polls
+the locations and never pays for it. The queries that client lacks stay here: the workspace's
+locations with their load status and jobs, and a run's timing and step stats.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import requests
+
+if TYPE_CHECKING:
+    from dagster_graphql import DagsterGraphQLClient
 
 FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
 
@@ -44,15 +52,6 @@ class RunResult:
         """Launch to final status, as the user experiences it."""
         return None if self.finished_at is None else self.finished_at - self.launched_at
 
-    @property
-    def steps_seconds(self) -> float:
-        """Wall time from the first step's start to the last step's end."""
-        spans = [(s["startTime"], s["endTime"]) for s in self.steps if s.get("startTime")]
-        spans = [(a, b) for a, b in spans if b]
-        if not spans:
-            return 0.0
-        return max(b for _, b in spans) - min(a for a, _ in spans)
-
 
 _WORKSPACE_QUERY = """
 query Workspace {
@@ -77,26 +76,6 @@ query Workspace {
 }
 """
 
-_LAUNCH_MUTATION = """
-mutation Launch($params: ExecutionParams!) {
-  launchRun(executionParams: $params) {
-    __typename
-    ... on LaunchRunSuccess { run { runId status } }
-    ... on PythonError { message }
-    ... on RunConfigValidationInvalid { errors { message } }
-    ... on InvalidSubsetError { message }
-    ... on PipelineNotFoundError { message }
-    ... on RunConflict { message }
-    ... on UnauthorizedError { message }
-    ... on PresetNotFoundError { message }
-    ... on ConflictingExecutionParamsError { message }
-    ... on NoModeProvidedError { message }
-    ... on InvalidStepError { invalidStepKey }
-    ... on InvalidOutputError { stepKey invalidOutputName }
-  }
-}
-"""
-
 _RUN_QUERY = """
 query Run($runId: ID!) {
   runOrError(runId: $runId) {
@@ -112,22 +91,38 @@ query Run($runId: ID!) {
 }
 """
 
-_RELOAD_MUTATION = """
-mutation Reload($name: String!) {
-  reloadRepositoryLocation(repositoryLocationName: $name) {
-    __typename
-    ... on WorkspaceLocationEntry { name loadStatus }
-    ... on PythonError { message }
-  }
-}
-"""
-
 
 class DagsterGraphQL:
     def __init__(self, base_url: str, timeout: float = 30.0):
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self._session = requests.Session()
+        self._client: DagsterGraphQLClient | None = None
+
+    def _dagster(self) -> DagsterGraphQLClient:
+        """Dagster's client for the same webserver, built on first use."""
+        if self._client is None:
+            from dagster_graphql import DagsterGraphQLClient
+
+            url = urlsplit(self.base_url)
+            self._client = DagsterGraphQLClient(
+                url.hostname or "127.0.0.1",
+                port_number=url.port,
+                use_https=url.scheme == "https",
+                timeout=max(1, round(self.timeout)),
+                path_prefix=url.path,
+            )
+        return self._client
+
+    def _call(self, what: str, call, *args, **kwargs):
+        """Run one call of Dagster's client; its errors become DagsterGraphQLError."""
+        from dagster_graphql import DagsterGraphQLClientError
+
+        try:
+            return call(*args, **kwargs)
+        except DagsterGraphQLClientError as exc:
+            detail = ": ".join(str(arg) for arg in exc.args) or repr(exc)
+            raise DagsterGraphQLError(f"{what} failed: {detail}") from exc
 
     def query(self, query: str, variables: dict | None = None) -> dict:
         resp = self._session.post(
@@ -171,8 +166,12 @@ class DagsterGraphQL:
             )
         return out
 
-    def reload_location(self, name: str) -> None:
-        self.query(_RELOAD_MUTATION, {"name": name})
+    def reload_location(self, name: str) -> bool:
+        """Ask the webserver to reload location `name`; True if its code loaded."""
+        from dagster_graphql import ReloadRepositoryLocationStatus
+
+        info = self._call(f"reloading {name}", self._dagster().reload_repository_location, name)
+        return info.status == ReloadRepositoryLocationStatus.SUCCESS
 
     def wait_for_locations(
         self, names: list[str], timeout: float, reload_every: float = 5.0
@@ -212,32 +211,31 @@ class DagsterGraphQL:
         tags: dict[str, str] | None = None,
         repository: str = "__repository__",
     ) -> RunResult:
-        params = {
-            "selector": {
-                "repositoryLocationName": location,
-                "repositoryName": repository,
-                "jobName": job,
-            },
-            "runConfigData": run_config or {},
-            "executionMetadata": {
-                "tags": [{"key": k, "value": v} for k, v in (tags or {}).items()]
-            },
-        }
-        result = self.query(_LAUNCH_MUTATION, {"params": params})["launchRun"]
-        if result["__typename"] != "LaunchRunSuccess":
-            detail = result.get("message") or result.get("errors") or result
-            raise DagsterGraphQLError(
-                f"launching {location}/{job} failed: {result['__typename']}: {detail}"
-            )
+        """Launch `job` as the UI's "Launch run" does; the run is queued for the daemon."""
+        run_id = self._call(
+            f"launching {location}/{job}",
+            self._dagster().submit_job_execution,
+            job,
+            repository_location_name=location,
+            repository_name=repository,
+            run_config=run_config or {},
+            tags=tags,
+        )
         return RunResult(
-            run_id=result["run"]["runId"],
+            run_id=run_id,
             job_name=job,
             location=location,
-            status=result["run"]["status"],
+            status=self.run_status(run_id),
             launched_at=time.time(),
         )
 
+    def run_status(self, run_id: str) -> str:
+        """The run's status name, e.g. QUEUED, STARTED, SUCCESS."""
+        status = self._call(f"run {run_id}", self._dagster().get_run_status, run_id)
+        return status.value
+
     def run(self, run_id: str) -> dict:
+        """The run with its timing and step stats (which Dagster's client does not return)."""
         data = self.query(_RUN_QUERY, {"runId": run_id})["runOrError"]
         if data["__typename"] != "Run":
             raise DagsterGraphQLError(f"run {run_id}: {data.get('message', data['__typename'])}")
@@ -246,15 +244,15 @@ class DagsterGraphQL:
     def wait_for_runs(
         self, runs: list[RunResult], timeout: float, poll: float = 0.5
     ) -> list[RunResult]:
-        """Poll runOrError until every run finished (or timeout: status stays as last seen)."""
+        """Poll each run's status until all finished (or timeout: status stays as last seen)."""
         deadline = time.monotonic() + timeout
         pending = {r.run_id: r for r in runs}
         while pending and time.monotonic() < deadline:
             for run_id, result in list(pending.items()):
-                data = self.run(run_id)
-                result.status = data["status"]
+                result.status = self.run_status(run_id)
                 if result.status in FINISHED:
                     result.finished_at = time.time()
+                    data = self.run(run_id)
                     result.start_time = data.get("startTime")
                     result.end_time = data.get("endTime")
                     result.steps = data.get("stepStats") or []

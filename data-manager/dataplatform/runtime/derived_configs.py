@@ -1,7 +1,7 @@
 """Files derived from code-locations.json: workspace.yaml, compose ports, Dockerfile EXPOSE.
 
-    python -m dataplatform.runtime.derived_configs --write   # regenerate the committed files
-    python -m dataplatform.runtime.derived_configs --check   # exit 1 with a diff if they drifted
+    dataplatform configs write   # regenerate the committed files
+    dataplatform configs check   # exit 1 with a diff if they drifted
 
 The committed platform/workspace.yaml is the container one (hosts from the JSON, e.g.
 data-manager). Local mode writes its own copy with host 127.0.0.1 under the project directory.
@@ -11,16 +11,13 @@ comments are rewritten; everything else there is hand-written.
 
 from __future__ import annotations
 
-import argparse
 import difflib
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from dataplatform.runtime.code_locations import (
     CodeLocation,
-    CodeLocationsError,
     WorkspaceConfig,
     code_locations_path,
     load_code_locations,
@@ -29,7 +26,7 @@ from dataplatform.runtime.code_locations import (
 )
 from pyairbyte import settings
 
-REGENERATE = "python -m dataplatform.runtime.derived_configs --write"
+REGENERATE = "dataplatform configs write"
 BEGIN = "# BEGIN GENERATED code-location ports"
 END = "# END GENERATED code-location ports"
 LOCAL_HOST = "127.0.0.1"
@@ -199,36 +196,3 @@ def write_local_workspace(
 ) -> Path:
     _atomic_write(target, render_workspace(locations, ws, "local", source))
     return target
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--write", action="store_true", help="regenerate the committed files")
-    group.add_argument("--check", action="store_true", help="exit 1 if committed files drifted")
-    parser.add_argument("--file", type=Path, help="code-locations.json (default: the repo's)")
-    args = parser.parse_args(argv)
-    try:
-        if args.check:
-            diffs = drift(args.file)
-            for diff in diffs.values():
-                sys.stdout.write(diff)
-            if diffs:
-                names = ", ".join(str(p) for p in diffs)
-                print(f"\ndrifted from code-locations.json: {names}\nfix: {REGENERATE}")
-                return 1
-            print("derived configs match code-locations.json")
-            return 0
-        changed = write(args.file)
-        for p in changed:
-            print(f"wrote {p}")
-        if not changed:
-            print("derived configs already match code-locations.json")
-        return 0
-    except (CodeLocationsError, DerivedConfigError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

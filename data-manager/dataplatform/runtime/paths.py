@@ -9,17 +9,14 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from dataplatform import settings as platform_settings
 from pyairbyte import settings
 
 
 def platform_dir() -> Path:
-    override = os.environ.get("DATAPLATFORM_PLATFORM_DIR")
-    return (
-        Path(override).expanduser().resolve() if override else settings.project_dir() / "platform"
-    )
+    return platform_settings.paths().resolved_platform_dir()
 
 
 def run_dir() -> Path:

@@ -232,16 +232,5 @@ def other_listeners(port: int, own_pids: set[int]) -> list[str]:
     return sorted(set(found))
 
 
-def wait_for_port(host: str, port: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.settimeout(1.0)
-            if sock.connect_ex((host, port)) == 0:
-                return True
-        time.sleep(0.2)
-    return False
-
-
 def rss_mb(pid: int) -> float:
     return psutil.Process(pid).memory_info().rss / 1e6

@@ -95,7 +95,7 @@ SEEDS = {
         seed_port_mismatch,
         "ERROR   [config-files] platform/workspace.yaml serves sample_product_sync on port 4290, "
         "but code-locations.json says port 4268",
-        "fix: python -m dataplatform.runtime.derived_configs --write",
+        "fix: dataplatform configs write",
     ),
     "missing-__init__": (
         seed_missing_init,

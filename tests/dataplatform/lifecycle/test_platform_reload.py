@@ -36,9 +36,7 @@ def running_platform(pg, orders_api, tmp_path_factory):
     for entry, port in zip(doc["code_locations"], ports, strict=False):
         entry["port"] = port
     path.write_text(json.dumps(doc, indent=2) + "\n")
-    regenerate = copy.python(
-        "from dataplatform.runtime.derived_configs import main; main(['--write'])"
-    )
+    regenerate = copy.cli("configs", "write")
     assert regenerate.returncode == 0, regenerate.stderr
     subprocess.run(["git", "commit", "-qam", "private ports"], cwd=copy.root, check=True)
     web_port = free_port()

@@ -89,13 +89,13 @@ def test_check_command_exits_non_zero_with_a_diff(tree, tmp_path):
     _add_location(source, "new_sync", 4280)
     derived_configs.write(source, files)  # our tmp tree is now ahead of the repo's json
     result = subprocess.run(
-        [sys.executable, "-m", "dataplatform.runtime.derived_configs", "--check"],
+        [sys.executable, "-m", "dataplatform.cli", "configs", "check"],
         capture_output=True,
         text=True,
         cwd=ROOT,
         env={"PATH": "/usr/bin:/bin", "CODE_LOCATIONS_FILE": str(source)},
     )
-    # The repo's own files lack new_sync, so --check against the new json reports drift.
+    # The repo's own files lack new_sync, so a check against the new json reports drift.
     assert result.returncode == 1
     assert "drifted from code-locations.json" in result.stdout
     assert derived_configs.REGENERATE in result.stdout

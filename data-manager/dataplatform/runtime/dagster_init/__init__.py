@@ -1,0 +1,21 @@
+"""dagster-init: one `dagster api grpc` code server per enabled code location, supervised.
+
+    dataplatform dagster-init [--bind-host 0.0.0.0] [--file code-locations.json]
+
+- Reads and validates code-locations.json; a bad entry is reported and skipped, the rest served.
+- Checks each port is free first; a taken port is reported (with the process holding it) and
+  retried with backoff, so the location comes up once the port is released.
+- Waits until each server answers, using one long-lived health checker in this process (a gRPC
+  health call costs ~1 ms here; `dagster api grpc-health-check` costs 2 s and 100 MB per call).
+- Restarts a server that exits or stops answering, with exponential backoff, and logs why.
+- Servers run with --lazy-load-user-code: a location whose code fails to import stays up and
+  serves its error, so the UI shows the traceback; it is reported here as "load_error".
+- SIGTERM/SIGINT stop every child (each in its own session, so Dagster's signal handling works);
+  SIGHUP restarts all servers, which reloads their code.
+
+State goes to <platform dir>/run/dagster-init.status.json, logs to <platform dir>/logs/.
+Bind address: --bind-host or $DAGSTER_GRPC_BIND_HOST (127.0.0.1 locally, 0.0.0.0 in containers).
+
+Modules: `health` (is a server up, did its code load), `supervisor` (the per-location state
+machine and the main loop), `cli` (the command, and the container healthcheck).
+"""

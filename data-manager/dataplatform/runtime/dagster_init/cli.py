@@ -1,0 +1,119 @@
+"""The dagster-init command: read code-locations.json, then supervise; or report its health."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from dataplatform.runtime import paths, processes
+
+log = logging.getLogger("dagster-init")
+
+
+def configure_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def healthcheck() -> int:
+    """0 when the running supervisor finished starting and every location serves; else 1.
+
+    Reads the status file only (no Dagster import), so it is cheap enough for a container
+    HEALTHCHECK; compose starts the webserver and daemon once this passes.
+    """
+    from dataplatform.runtime.dagster_init.supervisor import SERVING_STATES
+
+    serving = {state.value for state in SERVING_STATES}
+    try:
+        status = json.loads(paths.supervisor_status_file().read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        print("dagster-init: no status yet")
+        return 1
+    pid = processes.read_live_pid(paths.run_dir() / "dagster-init.pid")
+    if pid != status.get("supervisor_pid"):
+        print("dagster-init: not running")
+        return 1
+    waiting = [n for n, i in status["locations"].items() if i["state"] not in serving]
+    if not status.get("initial_round_complete") or waiting:
+        print(f"dagster-init: waiting for {', '.join(waiting) or 'first start'}")
+        return 1
+    print("dagster-init: all locations serving")
+    return 0
+
+
+def serve(bind_host: str | None, source: Path | None, child_output: str | None) -> int:
+    """Validate the locations, then supervise the valid, enabled ones until SIGTERM."""
+    from dataplatform import settings
+    from dataplatform.runtime.code_locations import CodeLocationsError, read_code_locations
+    from dataplatform.runtime.dagster_init.supervisor import Supervisor, Timing
+
+    configure_logging()
+    try:
+        supervisor_settings = settings.supervisor()
+        source = source or settings.paths().resolved_code_locations_file()
+    except settings.SettingsError as exc:
+        log.error("%s", exc)
+        return 2
+    try:
+        locations, findings = read_code_locations(source)
+    except CodeLocationsError as exc:
+        log.error("cannot read code locations:\n%s", exc)
+        return 2
+    for warning in (f for f in findings if f.severity == "warning"):
+        log.warning("%s", warning)
+    errors = [f for f in findings if f.severity == "error"]
+    active = [loc for loc in locations if loc.enabled]
+    for loc in locations:
+        if not loc.enabled:
+            log.info("location %s: disabled in %s, not started", loc.name, source)
+    if not active:
+        for finding in errors:
+            log.error("%s", finding)
+        log.error("no enabled, valid code location in %s; nothing to serve", source)
+        return 2
+    supervisor = Supervisor(
+        active,
+        errors,
+        bind_host or supervisor_settings.bind_host,
+        source,
+        Timing.from_settings(supervisor_settings),
+        child_logs=(child_output or supervisor_settings.child_output) == "file",
+    )
+    return supervisor.run()
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--bind-host",
+    help="Address the code servers listen on. Default: $DAGSTER_GRPC_BIND_HOST, else 127.0.0.1.",
+)
+@click.option(
+    "--file",
+    "source",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="code-locations.json. Default: $CODE_LOCATIONS_FILE, else the repository's.",
+)
+@click.option(
+    "--child-output",
+    type=click.Choice(["file", "inherit"]),
+    help="Code server output: a log file each (local) or our stdout (containers). "
+    "Default: $DAGSTER_INIT_CHILD_OUTPUT, else file.",
+)
+@click.option(
+    "--healthcheck",
+    "check_health",
+    is_flag=True,
+    help="Exit 0 if a running dagster-init has every location up (for container health).",
+)
+def command(
+    bind_host: str | None, source: Path | None, child_output: str | None, check_health: bool
+) -> None:
+    """Start and supervise one gRPC code server per enabled code location."""
+    sys.exit(healthcheck() if check_health else serve(bind_host, source, child_output))
