@@ -10,7 +10,10 @@ finding can name the model and the call rather than only repeat dbt's error.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+
+import yaml
 
 from dataplatform.lifecycle.dbt_files import DbtProject, Model, Source, SourceTable, read_project
 from dataplatform.lifecycle.doctor.report import ERROR, Report
@@ -18,20 +21,42 @@ from dataplatform.lifecycle.project import Project
 from pyairbyte.utils.dbt_manifest import DbtManifestError, ensure_manifest
 
 
+def _declared_schemas(files: set[Path]) -> dict[str, str | None]:
+    """Source name -> the `schema:` its YAML declares (None: not declared).
+
+    Read from the files themselves: after a partial parse, dbt 1.11 keeps a source's
+    `unrendered_schema` from the previous parse, so the manifest cannot say that a `schema:` line
+    was just deleted. (An unreadable file would not have parsed.)
+    """
+    declared: dict[str, str | None] = {}
+    for path in sorted(files):
+        try:
+            doc = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError):
+            continue
+        for raw in (doc.get("sources") or []) if isinstance(doc, dict) else []:
+            if isinstance(raw, dict) and "name" in raw:
+                declared[str(raw["name"])] = raw.get("schema")
+    return declared
+
+
 def project_from_manifest(manifest: dict, root: Path) -> DbtProject:
     """The project's own sources and models from a parsed manifest.json (packages left out)."""
     root = Path(root)
     name = manifest.get("metadata", {}).get("project_name")
+    own = [
+        node
+        for node in manifest.get("sources", {}).values()
+        if not name or node.get("package_name") == name
+    ]
+    declared = _declared_schemas({root / node["original_file_path"] for node in own})
     dbt = DbtProject(root=root)
-    for node in manifest.get("sources", {}).values():
-        if name and node.get("package_name") != name:
-            continue
+    for node in own:
         source = dbt.sources.get(node["source_name"])
         if source is None:
-            # `unrendered_schema` is what the YAML says; dbt fills `schema` with the source name.
             source = Source(
                 node["source_name"],
-                node.get("unrendered_schema"),
+                declared.get(node["source_name"]),
                 root / node["original_file_path"],
             )
             dbt.sources[source.name] = source
@@ -41,7 +66,7 @@ def project_from_manifest(manifest: dict, root: Path) -> DbtProject:
                 source=source.name,
                 name=node["name"],
                 identifier=node.get("identifier") or node["name"],
-                schema=node["schema"],
+                schema=node["schema"],  # what dbt resolved: the declared one or the source name
                 meta_asset_key=tuple(asset_key) if isinstance(asset_key, list) else None,
             )
         )
@@ -60,9 +85,16 @@ def project_from_manifest(manifest: dict, root: Path) -> DbtProject:
     return dbt
 
 
+# dbt colours and timestamps its log lines.
+_LOG_PREFIX = re.compile(r"^(\d\d:\d\d:\d\d\s+)?(Encountered an error:\s*)?")
+_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def _parse_error(exc: DbtManifestError) -> str:
-    """dbt's own words for why it cannot parse: the first lines after its error marker."""
-    lines = [line.strip() for line in str(exc).splitlines()[1:] if line.strip()]
+    """dbt's own words for why it cannot parse: the first lines from its error on."""
+    plain = _COLOUR.sub("", str(exc))
+    lines = [_LOG_PREFIX.sub("", line.strip()) for line in plain.splitlines()[1:]]
+    lines = [line for line in lines if line]
     start = next((i for i, line in enumerate(lines) if "error" in line.lower()), 0)
     return " ".join(lines[start : start + 3]) or "no output"
 
