@@ -19,10 +19,11 @@ from pathlib import Path
 import yaml
 
 from dataplatform.lifecycle import dbt_codegen, names
-from dataplatform.lifecycle.dbt_files import read_project
+from dataplatform.lifecycle.dbt_files import DbtProject, read_project
 from dataplatform.lifecycle.discovery import DiscoveredStream, check_and_discover
 from dataplatform.lifecycle.errors import LifecycleError
 from dataplatform.lifecycle.file_transaction import FileTransaction
+from dataplatform.lifecycle.location_connectors import connector_of, owner_of_dbt_source
 from dataplatform.lifecycle.probe import probe_modules
 from dataplatform.lifecycle.project import (
     Project,
@@ -59,9 +60,8 @@ class AddPlan:
         head = (
             f"code location {spec.location}: connector {spec.connector_name}, "
             f"streams {', '.join(spec.streams)}, port {spec.port}\n"
-            f"  sync asset {spec.sync_asset} -> cache tables "
-            f"{spec.cache_schema}.{spec.table_prefix}<stream>; transform asset "
-            f"{spec.transform_asset}; job {spec.job}\n"
+            f"  sync asset {spec.sync_asset} -> cache tables {', '.join(spec.cache_tables())}; "
+            f"transform asset {spec.transform_asset}; job {spec.job}\n"
         )
         notes = "".join(f"  note: {n}\n" for n in self.notes)
         return head + notes + "files:\n" + self.txn.describe()
@@ -154,6 +154,51 @@ def _model_names(
     return out
 
 
+def _check_cache_tables_free(
+    project: Project,
+    dbt: DbtProject,
+    doc: dict,
+    location: str,
+    connector_name: str,
+    cache_schema: str,
+    streams: list[DiscoveredStream],
+) -> None:
+    """Every connector writes <cache schema>.<stream>, unprefixed, so a table has one owner: the
+    location whose dbt source reads it. A second connector with the same stream would overwrite
+    (or merge into) that table under the first one's models."""
+    readers = {
+        (table.schema, table.identifier): source
+        for source in dbt.sources.values()
+        for table in source.tables
+    }
+    for stream in streams:
+        table = dbt_codegen.cache_table_name(stream.name)
+        source = readers.get((cache_schema, table))
+        if source is None:
+            continue
+        entries = entries_by_name(doc)
+        owner = owner_of_dbt_source(doc, source.name) or (
+            (source.name, connector_of(entries[source.name])) if source.name in entries else None
+        )
+        if owner is None:
+            owned_by = f"dbt source {source.name!r} ({project.relative(source.file)})"
+            remove = f"remove or rename that source's table {stream.name!r}"
+        else:
+            owner_location, owner_connector = owner
+            owned_by = (
+                f"connector {owner_connector or '(unknown)'} of code location {owner_location} "
+                f"(dbt source {source.name!r})"
+            )
+            remove = f"remove it first: dataplatform connector remove {owner_location}"
+        raise LifecycleError(
+            f"stream {stream.name!r} of {connector_name} would be synced into "
+            f"{cache_schema}.{table}, which already belongs to {owned_by}; two connectors "
+            "would write one table",
+            f"leave the stream out (--streams with the others), or {remove}, then add "
+            f"{location} again",
+        )
+
+
 def plan_add(
     project: Project,
     location: str,
@@ -198,18 +243,18 @@ def plan_add(
 
     discovered = discover(connector, streams)
 
-    from pyairbyte.utils.common_cache import CACHE_CONFIGS, table_prefix_for
+    from pyairbyte.utils.common_cache import CACHE_CONFIGS
 
-    table_prefix = table_prefix_for(connector.name)
     cache_schema = CACHE_CONFIGS["default"]["schema_name"]
+    _check_cache_tables_free(project, dbt, doc, location, connector.name, cache_schema, discovered)
     pairs = _model_names(location, discovered, set(dbt.models))
     try:
         stream_models = [
-            dbt_codegen.plan_stream_models(stream, table_prefix, staging, reporting)
+            dbt_codegen.plan_stream_models(stream, staging, reporting)
             for stream, (staging, reporting) in zip(discovered, pairs, strict=True)
         ]
     except ValueError as exc:
-        raise LifecycleError(str(exc), "use a shorter connector name or stream") from None
+        raise LifecycleError(str(exc), "leave that stream out (--streams ...)") from None
     spec = LocationSpec(
         location=location,
         connector_name=connector.name,
@@ -219,7 +264,6 @@ def plan_add(
         staging_models=[m.staging_model for m in stream_models],
         reporting_models=[m.reporting_model for m in stream_models],
         cache_schema=cache_schema,
-        table_prefix=table_prefix,
     )
 
     for path, text in location_files(project.dagster_code, spec).items():
@@ -241,7 +285,9 @@ def plan_add(
         )
 
     description = connector.description or f"{connector.name} sync and dbt transform"
-    doc["code_locations"].append(new_entry(location, chosen_port, description, connector.name))
+    doc["code_locations"].append(
+        new_entry(location, chosen_port, description, connector.name, location)
+    )
     txn.write(project.code_locations, render_document(doc))
     for path, text in derived_contents(project, doc).items():
         txn.write(path, text)

@@ -81,7 +81,7 @@ class StreamModels:
     """Everything generated for one stream."""
 
     stream: DiscoveredStream
-    table: str  # cache table (with the table prefix)
+    table: str  # cache table: the stream's name as the cache normalises it
     staging_model: str
     reporting_model: str
     columns: list[StagingColumn]
@@ -100,8 +100,11 @@ def sql_comment(text: str) -> str:
     return _JINJA_OPEN.sub("{ ", " ".join(text.split()))
 
 
-def cache_table_name(stream: str, table_prefix: str) -> str:
-    return cache_name(f"{table_prefix}{stream}")
+def cache_table_name(stream: str) -> str:
+    """Every connector location writes pyairbyte_cache.<stream>, unprefixed: one rule for the
+    sample locations and generated ones. `connector add` refuses a stream whose table another
+    dbt source already reads, so each table still has one owner."""
+    return cache_name(stream)
 
 
 def _cast(expression: str, kind: str) -> str:
@@ -153,9 +156,9 @@ def staging_columns(stream: DiscoveredStream) -> list[StagingColumn]:
 
 
 def plan_stream_models(
-    stream: DiscoveredStream, table_prefix: str, staging_model: str, reporting_model: str
+    stream: DiscoveredStream, staging_model: str, reporting_model: str
 ) -> StreamModels:
-    table = cache_table_name(stream.name, table_prefix)
+    table = cache_table_name(stream.name)
     if len(table.encode()) > PG_MAX_IDENTIFIER:
         raise ValueError(
             f"cache table name {table!r} is longer than PostgreSQL's {PG_MAX_IDENTIFIER} bytes"
@@ -236,7 +239,7 @@ def render_sources_yaml(
         key_columns, note = _primary_key_columns(stream)
         out += [
             f"      - name: {q(stream.name)}",
-            f"        identifier: {models.table}  # the cache table (table prefix + stream)",
+            f"        identifier: {models.table}  # the cache table (the normalised stream name)",
             f"        description: {q(f'Raw {stream.name} records; column names lowercased')}",
             "        meta:",
             "          dagster:",

@@ -116,8 +116,11 @@ def _next_free(taken: dict[int, str]) -> int | None:
     return next((p for p in range(PORT_MIN, PORT_MAX + 1) if p not in taken), None)
 
 
-def new_entry(location: str, port: int, description: str, connector_name: str) -> dict:
-    """An entry in the guide's shape; metadata.connector lets `remove` find the connector YAML."""
+def new_entry(
+    location: str, port: int, description: str, connector_name: str, dbt_source: str
+) -> dict:
+    """An entry in the guide's shape; metadata.connector and metadata.dbt_source tell `remove`
+    which connector YAML and which dbt source are the location's (location_connectors)."""
     return {
         "name": location,
         "enabled": True,
@@ -130,6 +133,7 @@ def new_entry(location: str, port: int, description: str, connector_name: str) -
             "domain": location,
             "version": "1.0.0",
             "connector": connector_name,
+            "dbt_source": dbt_source,
         },
     }
 

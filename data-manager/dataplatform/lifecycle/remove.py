@@ -2,10 +2,10 @@
 
 What belongs to a location:
 - its package dagster_code/<name>/ (with __pycache__) and its code-locations.json entry;
-- its connector YAML (metadata.connector, or the `CONNECTOR = ...` / `sync_connector("...")` in
-  its code) and a manifest the YAML names, unless another location uses the same connector;
-- its dbt sources (the source named like the location, or the `source:<x>+` its transform
-  selects), the models downstream of them and those models' property files.
+- its connector YAML (the entry's metadata.connector) and a manifest the YAML names, unless
+  another location's entry names the same connector;
+- its dbt source (the entry's metadata.dbt_source; without one, a source named like the
+  location), the models downstream of it and those models' property files.
 A model that also reads something else (another connector's source, a model that stays) is
 someone else's work too: the command stops and names it instead of deleting it.
 
@@ -17,7 +17,6 @@ transaction that commits only after the files were changed.
 
 from __future__ import annotations
 
-import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,13 @@ import yaml
 from dataplatform.lifecycle.dbt_files import DbtProject, read_project
 from dataplatform.lifecycle.errors import LifecycleError
 from dataplatform.lifecycle.file_transaction import FileTransaction
+from dataplatform.lifecycle.location_connectors import (
+    connector_of,
+    dbt_source_of,
+)
+from dataplatform.lifecycle.location_connectors import (
+    connectors_used_by as connectors_used_by,  # re-exported: the doctor imports it from here
+)
 from dataplatform.lifecycle.project import (
     Project,
     derived_contents,
@@ -40,9 +46,6 @@ from pyairbyte.utils.connector_config import (
     find_connector_file,
 )
 
-_CONNECTOR_CONSTANT = re.compile(r"""^CONNECTOR\s*=\s*["']([^"']+)["']""", re.MULTILINE)
-_SYNC_CALL = re.compile(r"""sync_connector\(\s*["']([^"']+)["']""")
-_DBT_SOURCE_SELECT = re.compile(r"""["']source:([A-Za-z0-9_]+)\+?["']""")
 _STATE_TABLES = ("_airbyte_state", "_airbyte_streams")
 
 
@@ -81,23 +84,6 @@ class RemovePlan:
         return "\n".join(lines)
 
 
-def _code_text(package: Path) -> str:
-    if not package.is_dir():
-        return ""
-    return "\n".join(p.read_text(errors="replace") for p in sorted(package.rglob("*.py")))
-
-
-def connectors_used_by(package: Path, entry: dict | None) -> set[str]:
-    found = set()
-    metadata = (entry or {}).get("metadata")
-    if isinstance(metadata, dict) and isinstance(metadata.get("connector"), str):
-        found.add(metadata["connector"])
-    text = _code_text(package)
-    found.update(_CONNECTOR_CONSTANT.findall(text))
-    found.update(_SYNC_CALL.findall(text))
-    return found
-
-
 def _package_dir(project: Project, location: str, entry: dict | None) -> Path:
     module = (entry or {}).get("module") or f"dagster_code.{location}"
     parts = module.split(".")
@@ -106,22 +92,13 @@ def _package_dir(project: Project, location: str, entry: dict | None) -> Path:
     return project.dagster_code / location
 
 
-def _other_packages(project: Project, location: str, doc: dict) -> list[tuple[Path, dict | None]]:
-    entries = entries_by_name(doc)
-    out = []
-    for path in sorted(project.dagster_code.iterdir()) if project.dagster_code.is_dir() else []:
-        if path.is_dir() and path.name not in (location, "__pycache__"):
-            out.append((path, entries.get(path.name)))
-    return out
-
-
 def _stage_connector_files(
     project: Project, location: str, connector: str, doc: dict, plan: RemovePlan
 ) -> None:
     users = [
-        path.name
-        for path, entry in _other_packages(project, location, doc)
-        if connector in connectors_used_by(path, entry)
+        name
+        for name, entry in entries_by_name(doc).items()
+        if name != location and connector_of(entry) == connector
     ]
     if users:
         plan.notes.append(f"kept the YAML of {connector}: also used by {', '.join(users)}")
@@ -153,9 +130,10 @@ def _stage_connector_files(
         plan.txn.delete(manifest_path)
 
 
-def _dbt_sources_of(location: str, package: Path, dbt: DbtProject) -> list[str]:
-    wanted = {location, *_DBT_SOURCE_SELECT.findall(_code_text(package))}
-    return sorted(s for s in wanted if s in dbt.sources)
+def _dbt_sources_of(location: str, entry: dict | None, dbt: DbtProject) -> list[str]:
+    # An entry without metadata.dbt_source: a generated location's source has its name.
+    wanted = dbt_source_of(entry) or location
+    return [wanted] if wanted in dbt.sources else []
 
 
 def _stage_dbt_files(dbt: DbtProject, sources: list[str], plan: RemovePlan) -> None:
@@ -224,14 +202,14 @@ def plan_remove(project: Project, location: str, drop_data: bool = False) -> Rem
             f"use one of: {known}",
         )
     txn = FileTransaction(project.root)
-    connectors = sorted(connectors_used_by(package, entry))
-    plan = RemovePlan(project, location, txn, ", ".join(connectors) or None, [], [], None)
+    connector = connector_of(entry)
+    plan = RemovePlan(project, location, txn, connector, [], [], None)
     txn.delete_tree(package)
-    for connector in connectors:
+    if connector is not None:
         _stage_connector_files(project, location, connector, doc, plan)
 
     dbt = read_project(project.dbt_dir)
-    plan.dbt_sources = _dbt_sources_of(location, package, dbt)
+    plan.dbt_sources = _dbt_sources_of(location, entry, dbt)
     _stage_dbt_files(dbt, plan.dbt_sources, plan)
     if drop_data:
         plan.data = _plan_data_drop(dbt, plan.dbt_sources, plan.models)

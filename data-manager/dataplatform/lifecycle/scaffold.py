@@ -1,16 +1,16 @@
-"""The Python files of a generated code location (the guide's Code Location Structure).
+"""The Python files of a generated code location: a declaration over the shared factory.
 
-    dagster_code/<name>/__init__.py            defs = Definitions(...)
+    dagster_code/<name>/location.py              location = ConnectorLocation(...): the data
+    dagster_code/<name>/__init__.py              defs = location.defs
     dagster_code/<name>/assets/__init__.py
-    dagster_code/<name>/assets/sync_assets.py  sync_<name>: sync_connector -> report_sync_result
-    dagster_code/<name>/assets/dbt_assets.py   transform_<name>_data: dbt build source:<name>+
+    dagster_code/<name>/assets/sync_assets.py    sync_<name> = location.sync_asset
+    dagster_code/<name>/assets/dbt_assets.py     transform_<name>_data = location.transform_asset
     dagster_code/<name>/jobs/__init__.py
-    dagster_code/<name>/jobs/pipeline_jobs.py  <name>_pipeline
+    dagster_code/<name>/jobs/pipeline_jobs.py    <name>_pipeline_job = location.job
 
-The same shape as dagster_code/sample_product_sync, with one difference: the sync writes through
-a cache with the connector's table prefix (`get_cache("default", connector_name=...)`), so two
-connectors with a stream of the same name never share a table, and `connector remove
---drop-data` knows exactly which tables are this connector's.
+The same files, line for line, as dagster_code/sample_product_sync (a test holds them to it);
+what the assets do lives once, in dagster_code/lib/connector_location.py. The sync writes
+pyairbyte_cache.<stream> like every connector location.
 """
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dataplatform.lifecycle import names
+from dataplatform.lifecycle.dbt_codegen import cache_table_name
+
+CACHE_SCHEMA = "pyairbyte_cache"
 
 
 @dataclass(frozen=True)
@@ -35,136 +38,115 @@ class LocationSpec:
     dbt_source: str
     staging_models: list[str]
     reporting_models: list[str]
-    cache_schema: str
-    table_prefix: str
+    cache_schema: str = CACHE_SCHEMA
+    # The guide's names, derived from the location unless given (the sample locations keep
+    # older names: sync_sample_connector, transform_sample_product_data).
+    sync_asset: str = ""
+    transform_asset: str = ""
+    job: str = ""
 
-    @property
-    def sync_asset(self) -> str:
-        return names.sync_asset_name(self.location)
-
-    @property
-    def transform_asset(self) -> str:
-        return names.transform_asset_name(self.location)
-
-    @property
-    def job(self) -> str:
-        return names.job_name(self.location)
+    def __post_init__(self):
+        for attr, default in (
+            ("sync_asset", names.sync_asset_name(self.location)),
+            ("transform_asset", names.transform_asset_name(self.location)),
+            ("job", names.job_name(self.location)),
+        ):
+            if not getattr(self, attr):
+                object.__setattr__(self, attr, default)
 
     @property
     def job_variable(self) -> str:
-        return names.job_variable(self.location)
+        return f"{self.job}_job"
+
+    def cache_tables(self) -> list[str]:
+        return [f"{self.cache_schema}.{cache_table_name(s)}" for s in self.streams]
 
 
-def _py_list(items: list[str]) -> str:
-    return "[" + ", ".join(json.dumps(i) for i in items) + "]"
+def _py_str(text: str, keyword: str, indent: str = "    ") -> str:
+    """A Python string literal, split into parenthesised parts when the line would be long."""
+    one = json.dumps(text)  # JSON string escapes are valid Python ones
+    if len(f"{indent}{keyword}={one},") <= 100:
+        return one
+    parts = textwrap.wrap(text, width=80 - len(indent), drop_whitespace=False)
+    body = "".join(f"{indent}    {json.dumps(p)}\n" for p in parts)
+    return f"(\n{body}{indent})"
 
 
-def _docstring(text: str, indent: str = "") -> str:
-    """A docstring wrapped to the project's line length (ruff format does not wrap them)."""
-    text = text.replace("\\", "/").replace('"', "'")  # stream names end up in here
-    # 100 columns minus the indent and the six quote characters of a one-line docstring.
-    lines = textwrap.wrap(text, width=94 - len(indent))
-    if len(lines) == 1:
-        return f'{indent}"""{lines[0]}"""'
-    body = f"\n{indent}".join(lines)
-    return f'{indent}"""{body}\n{indent}"""'
+def _docstring(summary: str, detail: str) -> str:
+    """A module docstring wrapped to the project's line length (ruff format does not wrap
+    them): the summary, a blank line, the detail."""
+
+    def wrap(text: str) -> str:
+        text = text.replace("\\", "/").replace('"', "'")  # stream names end up in here
+        return "\n".join(textwrap.wrap(text, width=94))
+
+    return f'"""{wrap(summary)}\n\n{wrap(detail)}\n"""'
+
+
+def _exports(package: str, kind: str, names_: list[str]) -> str:
+    imports = "".join(f"from .{module} import {name}\n" for module, name in names_)
+    listed = ", ".join(json.dumps(n) for n in sorted(n for _, n in names_))
+    return f"# {kind} package for the {package} code location\n{imports}\n__all__ = [{listed}]\n"
+
+
+def _guide_name(name: str, attribute: str) -> str:
+    """A module of the guide's layout: the factory's object under the guide's name."""
+    return f"from ..location import location\n\n{name} = location.{attribute}\n"
 
 
 def render_location_files(spec: LocationSpec) -> dict[str, str]:
     """Relative path (under dagster_code/<name>/) -> file content."""
-    loc, sync, transform = spec.location, spec.sync_asset, spec.transform_asset
+    loc = spec.location
     streams = ", ".join(spec.streams)
     models = ", ".join(spec.staging_models + spec.reporting_models)
-    sync_doc = _docstring(
-        f"Sync {streams} from {spec.connector_name} into {spec.cache_schema}, in tables "
-        f"prefixed {spec.table_prefix}.",
-        "    ",
+    declaration = {
+        "name": loc,
+        "connector": spec.connector_name,
+        "streams": spec.streams,
+        "dbt_source": spec.dbt_source,
+        "sync_asset_name": spec.sync_asset,
+        "transform_asset_name": spec.transform_asset,
+        "job_name": spec.job,
+        "sync_description": (
+            f"Sync {streams} from {spec.connector_name} into {', '.join(spec.cache_tables())}."
+        ),
+        "transform_description": (
+            f"Build {models} with their tests, and the tests on the {spec.dbt_source} sources."
+        ),
+        "job_description": (
+            f"Sync {spec.connector_name} into the PostgreSQL cache, then build its dbt models"
+        ),
+    }
+    arguments = "".join(
+        f"    {key}={_py_str(value, key) if isinstance(value, str) else json.dumps(value)},\n"
+        for key, value in declaration.items()
     )
-    transform_doc = _docstring(
-        f"Build {models} with their tests, and the tests on the {spec.dbt_source} sources.",
-        "    ",
+    generated = (
+        f"Generated by `dataplatform connector add {loc}`; remove it with "
+        f"`dataplatform connector remove {loc}`."
     )
     return {
+        "location.py": _docstring(
+            f"{loc}, declared: {spec.connector_name} ({streams}) -> {spec.cache_schema}.<stream> "
+            "-> dbt.",
+            generated,
+        )
+        + "\n\nfrom dagster_code.lib.connector_location import ConnectorLocation\n\n"
+        + f"location = ConnectorLocation(\n{arguments})\n",
         "__init__.py": _docstring(
             f"{loc}: {spec.connector_name} ({streams}) -> PyAirbyte cache -> dbt "
-            f"(port {spec.port}). Generated by `dataplatform connector add {loc}`; remove it "
-            f"with `dataplatform connector remove {loc}`."
+            f"(port {spec.port}).",
+            "Declared in location.py; the assets and the job are built by "
+            "dagster_code.lib.connector_location.",
         )
-        + f"""
-
-from dagster import Definitions, in_process_executor
-
-from dagster_code.lib.dbt import dbt_resource
-
-from .assets import {sync}, {transform}
-from .jobs import {spec.job_variable}
-
-defs = Definitions(
-    assets=[{sync}, {transform}],
-    resources={{"dbt": dbt_resource()}},
-    jobs=[{spec.job_variable}],
-    # Steps run one after another in the run worker: a process per step would re-import
-    # dagster, dbt and airbyte each time (most of a run's orchestration overhead).
-    executor=in_process_executor,
-)
-""",
-        "assets/__init__.py": f"""# Assets package for the {loc} code location
-from .dbt_assets import {transform}
-from .sync_assets import {sync}
-
-__all__ = ["{sync}", "{transform}"]
-""",
-        "assets/sync_assets.py": f'''from dagster import AssetExecutionContext, asset
-
-from dagster_code.lib.sync import report_sync_result
-from pyairbyte.utils.common_cache import get_cache
-from pyairbyte.utils.pyairbyte_sync import sync_connector
-
-CONNECTOR = "{spec.connector_name}"
-STREAMS = {_py_list(spec.streams)}
-
-
-@asset(name="{sync}", group_name="{loc}", kinds={{"airbyte", "postgres"}})
-def {sync}(context: AssetExecutionContext) -> dict:
-{sync_doc}
-    cache = get_cache("default", connector_name=CONNECTOR)
-    result = sync_connector(CONNECTOR, STREAMS, cache=cache)
-    return report_sync_result(context, result)
-''',
-        "assets/dbt_assets.py": f'''from dagster import AssetExecutionContext, asset
-from dagster_dbt import DbtCliResource
-
-from dagster_code.lib.dbt import run_dbt_build
-
-
-@asset(
-    name="{transform}",
-    group_name="{loc}",
-    deps=["{sync}"],
-    kinds={{"dbt", "postgres"}},
-)
-def {transform}(context: AssetExecutionContext, dbt: DbtCliResource) -> dict:
-{transform_doc}
-    return run_dbt_build(context, dbt, "source:{spec.dbt_source}+")
-''',
-        "jobs/__init__.py": f"""# Jobs package for the {loc} code location
-from .pipeline_jobs import {spec.job_variable}
-
-__all__ = ["{spec.job_variable}"]
-""",
-        "jobs/pipeline_jobs.py": f'''from dagster import define_asset_job
-
-from dagster_code.lib.sync import connector_tags
-
-from ..assets import {sync}, {transform}
-
-{spec.job_variable} = define_asset_job(
-    name="{spec.job}",
-    selection=[{sync}, {transform}],
-    description="Sync {spec.connector_name} into the PostgreSQL cache, then build its dbt models",
-    tags=connector_tags("{spec.connector_name}"),
-)
-''',
+        + "\n\nfrom .location import location\n\ndefs = location.defs\n",
+        "assets/__init__.py": _exports(
+            loc, "Assets", [("dbt_assets", spec.transform_asset), ("sync_assets", spec.sync_asset)]
+        ),
+        "assets/sync_assets.py": _guide_name(spec.sync_asset, "sync_asset"),
+        "assets/dbt_assets.py": _guide_name(spec.transform_asset, "transform_asset"),
+        "jobs/__init__.py": _exports(loc, "Jobs", [("pipeline_jobs", spec.job_variable)]),
+        "jobs/pipeline_jobs.py": _guide_name(spec.job_variable, "job"),
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
 
 import pytest
@@ -93,8 +94,8 @@ AWKWARD_STREAM = DiscoveredStream(
 def test_staging_sql_for_awkward_names_plans_in_postgresql(pg_conn):
     """Reserved words, quotes in JSON keys, casts: the generated SQL runs against a table built
     the way the cache builds it."""
-    models = dbt_codegen.plan_stream_models(AWKWARD_STREAM, "src_", "staging_x", "x_reporting")
-    assert models.table == "src_line_items"
+    models = dbt_codegen.plan_stream_models(AWKWARD_STREAM, "staging_x", "x_reporting")
+    assert models.table == "line_items"  # pyairbyte_cache.<stream>, as the cache normalises it
     sql = dbt_codegen.render_staging_sql("loc", "loc", models)
     aliases = [c.alias for c in models.columns]
     assert len(aliases) == len(set(aliases))
@@ -128,8 +129,8 @@ def test_sources_yaml_keys_and_composite_primary_key():
     stream = DiscoveredStream(
         "orders", {"properties": {"orderId": {"type": "integer"}}}, [["orderId"]]
     )
-    single = dbt_codegen.plan_stream_models(stream, "shop_", "staging_orders", "orders_reporting")
-    composite = dbt_codegen.plan_stream_models(AWKWARD_STREAM, "shop_", "staging_x", "x_rep")
+    single = dbt_codegen.plan_stream_models(stream, "staging_orders", "orders_reporting")
+    composite = dbt_codegen.plan_stream_models(AWKWARD_STREAM, "staging_x", "x_rep")
     doc = yaml.safe_load(
         dbt_codegen.render_sources_yaml(
             "shop", "source-shop", "shop", "pyairbyte_cache", "sync_shop", [single, composite]
@@ -138,7 +139,8 @@ def test_sources_yaml_keys_and_composite_primary_key():
     source = doc["sources"][0]
     assert source["schema"] == "pyairbyte_cache"
     orders, items = source["tables"]
-    assert orders["identifier"] == "shop_orders"
+    assert orders["identifier"] == "orders"
+    assert items["identifier"] == "line_items"
     assert orders["columns"] == [
         {"name": "orderid", "description": "Primary key", "data_tests": ["not_null", "unique"]}
     ]
@@ -199,7 +201,7 @@ def test_odd_stream_and_key_names_stay_data_in_every_generated_file():
     stream = DiscoveredStream(
         'it\'s {{odd}} "x"', {"properties": {"{{ y }}": {"type": "string"}, "meta": nested}}, []
     )
-    models = dbt_codegen.plan_stream_models(stream, "p_", "staging_odd", "odd_reporting")
+    models = dbt_codegen.plan_stream_models(stream, "staging_odd", "odd_reporting")
     sql = dbt_codegen.render_staging_sql("loc", "loc", models)
     assert "source('loc', 'it\\'s {{odd}} \"x\"')" in sql
     # Jinja delimiters in data: only inside {% raw %}, never in a comment.
@@ -210,9 +212,62 @@ def test_odd_stream_and_key_names_stay_data_in_every_generated_file():
         dbt_codegen.render_sources_yaml("loc", "c", "loc", "pyairbyte_cache", "sync_loc", [models])
     )
     assert doc["sources"][0]["tables"][0]["name"] == stream.name
-    spec = LocationSpec(
-        "loc", "c", [stream.name], 4290, "loc", ["staging_odd"], ["odd_reporting"],
-        "pyairbyte_cache", "c_",
-    )  # fmt: skip
-    for path, text in render_location_files(spec).items():
+    spec = LocationSpec("loc", "c", [stream.name], 4290, "loc", ["staging_odd"], ["odd_reporting"])
+    files = render_location_files(spec)
+    for path, text in files.items():
         compile(text, path, "exec")
+    declared = _declaration(ast.parse(files["location.py"]))
+    assert ast.literal_eval(declared["streams"]) == [stream.name]
+
+
+def _declaration(module: ast.Module) -> dict[str, ast.expr]:
+    """The keyword arguments of the `location = ...(...)` call in a location.py."""
+    (call,) = [
+        node.value
+        for node in module.body
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
+    ]
+    return {kw.arg: kw.value for kw in call.keywords}
+
+
+def _without_docstring(source: str) -> str:
+    module = ast.parse(source)
+    body = module.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]
+    return ast.dump(ast.Module(body=body, type_ignores=[]))
+
+
+@pytest.mark.parametrize("location", ["sample_product_sync", "airbyte_sync"])
+def test_sample_locations_have_the_files_connector_add_writes(location):
+    """The locations the README points at read like a generated one: the same files, the same
+    lines over the factory; only docstrings and the declared values differ."""
+    import importlib
+    from pathlib import Path
+
+    from dataplatform.lifecycle.scaffold import LocationSpec, render_location_files
+
+    declared = importlib.import_module(f"dagster_code.{location}.location").location
+    spec = LocationSpec(
+        location=declared.name,
+        connector_name=declared.connector,
+        streams=list(declared.streams),
+        port=4290,
+        dbt_source=declared.dbt_source,
+        staging_models=[],
+        reporting_models=[],
+        sync_asset=declared.sync_asset_name,
+        transform_asset=declared.transform_asset_name,
+        job=declared.job_name,
+    )
+    package = Path(importlib.import_module(f"dagster_code.{location}").__file__).parent
+    generated = render_location_files(spec)
+    assert sorted(generated) == sorted(str(p.relative_to(package)) for p in package.rglob("*.py"))
+    for rel, text in generated.items():
+        if rel == "location.py":
+            continue
+        assert _without_docstring((package / rel).read_text()) == _without_docstring(text), rel
+    hand_written = _declaration(ast.parse((package / "location.py").read_text()))
+    keywords = list(_declaration(ast.parse(generated["location.py"])))
+    # The one argument a generated location leaves at its default: the dbt_build transform.
+    assert [k for k in hand_written if k != "transform"] == keywords

@@ -86,12 +86,20 @@ def test_add_scaffolds_the_guide_layout_and_every_config(added):
         "assets/sync_assets.py",
         "jobs/__init__.py",
         "jobs/pipeline_jobs.py",
+        "location.py",
     ]
+    # The guide's modules are one-line exports of what the factory built from location.py.
+    assert (package / "assets/sync_assets.py").read_text() == (
+        "from ..location import location\n\nsync_shop_orders = location.sync_asset\n"
+    )
     entry = {
         e["name"]: e for e in json.loads((root / CODE_LOCATIONS).read_text())["code_locations"]
     }
     assert entry[LOCATION]["port"] == added.port
     assert entry[LOCATION]["module"] == "dagster_code.shop_orders"
+    # What `connector remove` reads instead of the location's code.
+    assert entry[LOCATION]["metadata"]["connector"] == "orders-api"
+    assert entry[LOCATION]["metadata"]["dbt_source"] == LOCATION
     workspace = yaml.safe_load((root / "platform/workspace.yaml").read_text())
     served = {
         s["grpc_server"]["location_name"]: s["grpc_server"]["port"] for s in workspace["load_from"]
@@ -110,7 +118,7 @@ def test_add_scaffolds_the_guide_layout_and_every_config(added):
     source = sources["sources"][0]
     assert source["schema"] == "pyairbyte_cache"
     tables = {t["name"]: t for t in source["tables"]}
-    assert tables["orders"]["identifier"] == "orders_api_orders"
+    assert tables["orders"]["identifier"] == "orders"  # pyairbyte_cache.<stream>, unprefixed
     assert tables["orders"]["meta"]["dagster"]["asset_key"] == ["sync_shop_orders"]
     assert tables["orders"]["columns"] == [
         {"name": "orderid", "description": "Primary key", "data_tests": ["not_null", "unique"]}
@@ -167,10 +175,8 @@ def test_pipeline_job_runs_end_to_end(added, pg_conn):
     assert outcome["success"], outcome["errors"]
 
     orders, customers = make_orders(), make_customers()
-    assert scalar(pg_conn, "select count(*) from pyairbyte_cache.orders_api_orders") == len(orders)
-    assert scalar(pg_conn, "select count(*) from pyairbyte_cache.orders_api_customers") == len(
-        customers
-    )
+    assert scalar(pg_conn, "select count(*) from pyairbyte_cache.orders") == len(orders)
+    assert scalar(pg_conn, "select count(*) from pyairbyte_cache.customers") == len(customers)
     # Staging: snake_case names, each column typed from the JSON schema.
     assert _columns(pg_conn, "staging", "staging_orders") == {
         "order_id": "bigint",
@@ -187,9 +193,7 @@ def test_pipeline_job_runs_end_to_end(added, pg_conn):
         "shipping_address": "jsonb",
         "line_items": "jsonb",
         "tags": "jsonb",
-        "extracted_at": _columns(pg_conn, "pyairbyte_cache", "orders_api_orders")[
-            "_airbyte_extracted_at"
-        ],
+        "extracted_at": _columns(pg_conn, "pyairbyte_cache", "orders")["_airbyte_extracted_at"],
         "dbt_loaded_at": "timestamp with time zone",
     }
     staged = {
@@ -205,8 +209,7 @@ def test_pipeline_job_runs_end_to_end(added, pg_conn):
     # PostgresCache writes `timestamp without time zone` and drops "+02:00" (field notes, data
     # loss 2), which no staging cast can undo. Nested date-times are JSON text and stay exact.
     cache_keeps_offsets = (
-        _columns(pg_conn, "pyairbyte_cache", "orders_api_orders")["placedat"]
-        == "timestamp with time zone"
+        _columns(pg_conn, "pyairbyte_cache", "orders")["placedat"] == "timestamp with time zone"
     )
     for order in orders:
         placed_at, shipped_at, total, line_items, carrier = staged[order["orderId"]]
@@ -236,8 +239,8 @@ def test_check_is_clean_after_add(added):
 
 def test_remove_with_drop_data_restores_the_tree_and_drops_only_its_tables(added, pg_conn):
     decoys = (
-        ("pyairbyte_cache", "orders"),  # same stream name, another connector, no prefix
-        ("pyairbyte_cache", "orders_api_v2_orders"),  # a connector whose prefix starts alike
+        ("pyairbyte_cache", "orders_v2"),  # a table whose name starts alike
+        ("pyairbyte_cache", "customers_archive"),
         ("staging", "staging_orders_v2"),
     )
     with pg_conn.cursor() as cur:
@@ -245,8 +248,8 @@ def test_remove_with_drop_data_restores_the_tree_and_drops_only_its_tables(added
             cur.execute(f'create schema if not exists "{schema}"')
             cur.execute(f'create table if not exists "{schema}"."{table}" as select 1 as id')
     ours = (
-        ("pyairbyte_cache", "orders_api_orders"),
-        ("pyairbyte_cache", "orders_api_customers"),
+        ("pyairbyte_cache", "orders"),
+        ("pyairbyte_cache", "customers"),
         ("staging", "staging_orders"),
         ("staging", "staging_customers"),
         ("reporting", "orders_reporting"),
@@ -266,7 +269,7 @@ def test_remove_with_drop_data_restores_the_tree_and_drops_only_its_tables(added
         scalar(
             pg_conn,
             "select count(*) from pyairbyte_cache._airbyte_state "
-            "where table_name like 'orders_api_%'",
+            "where table_name in ('orders', 'customers')",
         )
         == 0
     )
@@ -312,6 +315,28 @@ def test_add_with_a_source_that_fails_check_changes_nothing(orders_api, repo_cop
     assert out.returncode == 1, out.stdout + out.stderr
     assert "the source's check failed, so nothing was added" in out.stderr
     assert "401" in out.stderr
+    assert repo_copy.tree_hash() == before
+
+
+def test_add_refuses_a_stream_whose_cache_table_another_connector_owns(orders_api, repo_copy):
+    """Every connector writes pyairbyte_cache.<stream>: a second owner of `orders` is refused,
+    naming the stream, the table, the connector that owns it and the fix."""
+    sources = repo_copy.root / "dbt_models/models/sample_connector_sources.yml"
+    sources.write_text(
+        sources.read_text()
+        + "      - name: orders\n"
+        + '        meta:\n          dagster:\n            asset_key: ["sync_sample_connector"]\n'
+    )
+    before = repo_copy.tree_hash()
+    out = repo_copy.cli("connector", "add", LOCATION, "--connector-yaml", str(CONNECTOR_YAML))
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert (
+        "stream 'orders' of orders-api would be synced into pyairbyte_cache.orders, which already "
+        "belongs to connector sample-connector of code location sample_product_sync "
+        "(dbt source 'sample_connector')"
+    ) in " ".join(out.stderr.split())
+    assert "fix: leave the stream out" in out.stderr
+    assert "dataplatform connector remove sample_product_sync" in out.stderr
     assert repo_copy.tree_hash() == before
 
 
