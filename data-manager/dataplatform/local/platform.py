@@ -1,8 +1,8 @@
 """Local mode: PostgreSQL, dagster-init, the webserver and the daemon on this machine.
 
-    python -m dataplatform.local.platform start    # safe to repeat while up
-    python -m dataplatform.local.platform stop     # by PID; data is kept
-    python -m dataplatform.local.platform status
+    dataplatform platform start    # safe to repeat while up (platform/start.sh)
+    dataplatform platform stop     # by PID; data is kept (platform/stop.sh)
+    dataplatform platform status
 
 Without POSTGRES_HOST a private PostgreSQL cluster runs under <platform dir>/postgres on
 127.0.0.1:$LOCAL_PG_PORT (5433, beside a system PostgreSQL on 5432). Every process gets the same
@@ -13,7 +13,6 @@ Webserver address: $DAGSTER_WEBSERVER_HOST (127.0.0.1) : $DAGSTER_WEBSERVER_PORT
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -23,6 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from dataplatform import settings as platform_settings
 from dataplatform.local.postgres import LocalPostgres, LocalPostgresError
 from dataplatform.runtime import paths, processes
 from dataplatform.runtime.code_locations import (
@@ -59,10 +59,8 @@ class WebserverAddress:
 
 
 def webserver_address() -> WebserverAddress:
-    return WebserverAddress(
-        host=os.environ.get("DAGSTER_WEBSERVER_HOST", "127.0.0.1"),
-        port=int(os.environ.get("DAGSTER_WEBSERVER_PORT", "3030")),
-    )
+    local = platform_settings.local_platform()
+    return WebserverAddress(host=local.webserver_host, port=local.webserver_port)
 
 
 def state_file() -> Path:
@@ -94,13 +92,13 @@ def live_pid(component: str) -> int | None:
 def local_postgres() -> LocalPostgres:
     return LocalPostgres(
         data_dir=paths.platform_dir() / "postgres" / "data",
-        port=int(os.environ.get("LOCAL_PG_PORT", "5433")),
+        port=platform_settings.local_postgres().port,
     )
 
 
 def ensure_postgres() -> dict:
     """POSTGRES_* for the platform: the configured server, or our private cluster."""
-    if os.environ.get("POSTGRES_HOST"):
+    if platform_settings.local_postgres().external_host:
         pg = settings.postgres_settings()
         return {"managed": False, "env": _pg_env(pg.host, pg.port, pg.user, pg.password, pg.dbname)}
     cluster = local_postgres()
@@ -115,15 +113,26 @@ def ensure_postgres() -> dict:
         cluster.start()
     except LocalPostgresError as exc:
         raise PlatformError(str(exc)) from None
-    dbname = os.environ.get("POSTGRES_DB", "dataplatform")
+    dbname = platform_settings.local_postgres().dbname
     cluster.ensure_database(dbname)
     _say(f"PostgreSQL: private cluster {cluster.data_dir} on 127.0.0.1:{cluster.port}")
     return {
         "managed": True,
         "data_dir": str(cluster.data_dir),
         "port": cluster.port,
-        "env": _pg_env(cluster.host, cluster.port, cluster.user, "", dbname),
+        "env": _pg_env(cluster.host, cluster.port, cluster.user, cluster.password, dbname),
     }
+
+
+def pg_env() -> dict[str, str]:
+    """POSTGRES_* of the running platform, password included (it is not in the state file)."""
+    state = read_state()
+    env = {k: v for k, v in state.get("env", {}).items() if k.startswith("POSTGRES_")}
+    if state.get("postgres", {}).get("managed"):
+        env["POSTGRES_PASSWORD"] = local_postgres().password
+    else:
+        env["POSTGRES_PASSWORD"] = settings.postgres_settings().password
+    return env
 
 
 def _pg_env(host, port, user, password, dbname) -> dict[str, str]:
@@ -282,7 +291,11 @@ def start(timeout: float = 240.0) -> dict:
     ensure_instance_storage(env)
     state = {
         "postgres": {k: v for k, v in pg.items() if k != "env"},
-        "env": {**pg["env"], "DAGSTER_HOME": env["DAGSTER_HOME"]},
+        # No password in the state file: readers get it from pg_env().
+        "env": {
+            **{k: v for k, v in pg["env"].items() if k != "POSTGRES_PASSWORD"},
+            "DAGSTER_HOME": env["DAGSTER_HOME"],
+        },
         "webserver": {"host": web.host, "port": web.port, "url": web.url},
         "workspace": str(workspace),
         "code_locations_file": env["CODE_LOCATIONS_FILE"],
@@ -291,7 +304,7 @@ def start(timeout: float = 240.0) -> dict:
     _write_state(state)
 
     py = sys.executable
-    init_pid = start_component("dagster-init", [py, "-m", "dataplatform.runtime.dagster_init"], env)
+    init_pid = start_component("dagster-init", [py, "-m", "dataplatform.cli", "dagster-init"], env)
     start_component(
         "dagster-webserver",
         [
@@ -370,25 +383,3 @@ def status() -> dict:
     out = {c: live_pid(c) for c in COMPONENTS}
     out["code_servers"] = supervisor_status().get("locations", {}) if out["dagster-init"] else {}
     return out
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Run the platform locally.")
-    parser.add_argument("command", choices=("start", "stop", "status"))
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "start":
-            state = start()
-            return 0 if set(state["loaded"]) >= set(state["locations"]) else 1
-        if args.command == "stop":
-            stop()
-            return 0
-        print(json.dumps(status(), indent=2))
-        return 0
-    except PlatformError as exc:
-        print(f"[platform] error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
 """`make up`: start the platform, run the sample pipelines through it, report what happened.
 
-    python -m dataplatform.local.up
+    dataplatform up        # what platform/up.sh and `make up` run
 
 1. starts the sample products API (python -m dataplatform.local.sample_api) on
    $SAMPLE_API_PORT (8765);
@@ -10,7 +10,8 @@
    dbt_poc rebuilds every model on their output;
 4. prints the UI address, each run's status and duration, and each reporting table's row count.
 
-$UP_JOBS picks other jobs (see run_waves_from_env). Exit status 1 if a location did not load,
+$UP_JOBS picks other jobs (see run_waves_from_env), $SAMPLE_RUN_TIMEOUT (900 s) bounds each wave;
+both are read through dataplatform.settings. Exit status 1 if a location did not load,
 a run did not succeed or a reporting table is empty.
 """
 
@@ -23,11 +24,12 @@ import time
 import psycopg2
 import requests
 
+from dataplatform import settings as platform_settings
 from dataplatform.local.platform import (
     PlatformError,
     live_pid,
+    pg_env,
     pid_file,
-    read_state,
     start,
 )
 from dataplatform.runtime import paths, processes
@@ -46,7 +48,7 @@ REPORTING_SCHEMA = "reporting"
 
 def run_waves_from_env() -> list[list[tuple[str, str]]]:
     """$UP_JOBS overrides the waves: "loc/job,loc/job;loc/job" (';' separates waves)."""
-    spec = os.environ.get("UP_JOBS", "").strip()
+    spec = platform_settings.up().jobs.strip()
     if not spec:
         return SAMPLE_RUN_WAVES
     waves = []
@@ -62,9 +64,6 @@ def run_waves_from_env() -> list[list[tuple[str, str]]]:
     return waves
 
 
-RUN_TIMEOUT = float(os.environ.get("SAMPLE_RUN_TIMEOUT", "900"))
-
-
 def _say(message: str) -> None:
     print(message, flush=True)
 
@@ -78,7 +77,7 @@ def _sample_api_answers(url: str) -> bool:
 
 def ensure_sample_api() -> str:
     """The sample API's URL; started (pid file sample-api.pid) unless it already answers."""
-    port = int(os.environ.get("SAMPLE_API_PORT", "8765"))
+    port = platform_settings.up().sample_api_port
     url = f"http://127.0.0.1:{port}"
     os.environ["SAMPLE_API_URL"] = url  # code servers and run workers inherit it
     if live_pid("sample-api") or _sample_api_answers(url):
@@ -106,6 +105,7 @@ def ensure_sample_api() -> str:
 def run_waves(
     client: DagsterGraphQL, loaded: set[str], waves: list[list[tuple[str, str]]]
 ) -> list[RunResult]:
+    run_timeout = platform_settings.up().run_timeout
     results: list[RunResult] = []
     for wave in waves:
         launched = []
@@ -123,7 +123,7 @@ def run_waves(
                 )
         for run in launched:
             _say(f"  launched {run.location}/{run.job_name} (run {run.run_id[:8]})")
-        results += client.wait_for_runs(launched, timeout=RUN_TIMEOUT)
+        results += client.wait_for_runs(launched, timeout=run_timeout)
     return results
 
 
@@ -152,7 +152,8 @@ def reporting_row_counts(pg_env: dict[str, str]) -> dict[str, int]:
         conn.close()
 
 
-def main() -> int:
+def run() -> int:
+    """The whole `make up`; 0 if every location loaded, every run succeeded, no table is empty."""
     t0 = time.monotonic()
     try:
         paths.log_dir().mkdir(parents=True, exist_ok=True)
@@ -174,7 +175,7 @@ def main() -> int:
             ok = False
             _say(f"    see {state['webserver']['url']}/runs/{r.run_id}")
     try:
-        counts = reporting_row_counts(read_state()["env"])
+        counts = reporting_row_counts(pg_env())
     except psycopg2.Error as exc:
         counts = {}
         _say(f"  cannot count reporting rows: {exc}")
@@ -191,7 +192,3 @@ def main() -> int:
     )
     _say("All sample pipelines succeeded." if ok else "Something failed (see above).")
     return 0 if ok else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
