@@ -1,38 +1,122 @@
-"""Where things live and how to reach PostgreSQL: every setting comes from env, with defaults.
+"""Every setting of the utils, typed, read from env when a function below is called.
 
-Functions (not module constants) so that a changed environment, e.g. in tests, is honoured.
+Nothing reads env at import time: each `*_settings()` function builds its pydantic-settings class
+on the call, so a changed environment (tests, a resource that sets values) is honoured. Each kind
+of value has one parser (the annotated types below: `Port`, `PositiveInt`, `Seconds`, ...), and a
+bad value raises `pyairbyte.errors.SettingsError` naming the variable, the value and the fix.
+An empty variable counts as unset. Utils take explicit arguments first and fall back to these.
 
-| env var                    | default                                   |
-|----------------------------|-------------------------------------------|
-| APP_ROOT                   | the repository root (derived from this file) |
-| DATAPLATFORM_PROJECT_DIR   | $APP_ROOT/.project                        |
-| CONNECTORS_DIR             | $APP_ROOT/data-manager/external-connectors |
-| DBT_PROJECT_DIR            | $APP_ROOT/dbt_models                      |
-| DBT_PROFILES_DIR           | $DBT_PROJECT_DIR                          |
-| POSTGRES_HOST              | 127.0.0.1                                 |
-| POSTGRES_PORT              | 5432                                      |
-| POSTGRES_USER              | postgres                                  |
-| POSTGRES_PASSWORD          | (empty)                                   |
-| POSTGRES_DB                | dataplatform                              |
+| env var                      | default                                      | read by          |
+|------------------------------|----------------------------------------------|------------------|
+| APP_ROOT                     | the repository root (derived from this file) | paths            |
+| DATAPLATFORM_PROJECT_DIR     | $APP_ROOT/.project                           | paths            |
+| CONNECTORS_DIR               | $APP_ROOT/data-manager/external-connectors   | paths            |
+| DBT_PROJECT_DIR              | $APP_ROOT/dbt_models                         | paths            |
+| DBT_PROFILES_DIR             | $DBT_PROJECT_DIR                             | paths            |
+| POSTGRES_HOST                | 127.0.0.1                                    | postgres         |
+| POSTGRES_PORT                | 5432                                         | postgres         |
+| POSTGRES_USER                | postgres                                     | postgres         |
+| POSTGRES_PASSWORD            | (empty)                                      | postgres         |
+| POSTGRES_DB                  | dataplatform                                 | postgres         |
+| CACHE_SCHEMA                 | pyairbyte_cache                              | cache            |
+| <P>POSTGRES_*, <P>CACHE_SCHEMA | a named cache's (e.g. P=SWEDEN_) overrides | cache            |
+| HASURA_GRAPHQL_ENDPOINT      | http://localhost:8080/v1/graphql             | graphql          |
+| HASURA_GRAPHQL_ADMIN_SECRET  | (empty: not sent)                            | graphql          |
+| HASURA_GRAPHQL_BEARER_TOKEN  | (empty: not sent)                            | graphql          |
+| GRAPHQL_TIMEOUT_SECONDS      | 30                                           | graphql          |
+| GRAPHQL_MAX_RETRIES          | 3                                            | graphql          |
+| GRAPHQL_BACKOFF_SECONDS      | 0.5                                          | graphql          |
+| EVENT_STORE_SCHEMA           | event_store                                  | event store      |
+| EVENT_STORE_BATCH_SIZE       | 1000                                         | event store      |
+| EVENT_STORE_MAX_ATTEMPTS     | 5                                            | event store      |
+| API_CALL_TIMEOUT_SECONDS     | 30                                           | api_call         |
+| API_CALL_RESPONSE_MAX_CHARS  | 2000                                         | api_call         |
+| MYSQL_PORT / _USER / _PASSWORD | 3306 / root / (empty)                      | mysql_sync       |
+| MYSQL_SYNC_BATCH_SIZE        | 10000                                        | mysql_sync       |
+| MYSQL_SYNC_CACHE_SCHEMA      | pyairbyte_cache                              | mysql location   |
+| MYSQL_SYNC_TABLE_PREFIX      | mysql_                                       | mysql location   |
+| MSSQL_PORT / _USER / _PASSWORD | 1433 / sa / (empty)                        | mssql_sync       |
+| MSSQL_LOGIN_TIMEOUT          | 10                                           | mssql_sync       |
+| MSSQL_SYNC_BATCH_SIZE        | 10000                                        | mssql_sync       |
+| DB_BRIDGE_BATCH_SIZE         | 10000                                        | db_bridge        |
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+from pydantic import AfterValidator, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from pyairbyte.errors import SettingsError
 
 # data-manager/pyairbyte/settings.py -> the repository root is two levels above data-manager.
 _DERIVED_APP_ROOT = Path(__file__).resolve().parents[2]
 
+# --- one parser per kind of value -----------------------------------------------------------
 
-def _path_from_env(name: str, default: Path) -> Path:
-    value = os.environ.get(name)
-    return Path(value).expanduser().resolve() if value else default
+Port = Annotated[int, Field(ge=1, le=65535)]
+PositiveInt = Annotated[int, Field(ge=1)]
+Count = Annotated[int, Field(ge=0)]
+Seconds = Annotated[float, Field(gt=0)]
+NonNegativeSeconds = Annotated[float, Field(ge=0)]
+ResolvedPath = Annotated[Path, AfterValidator(lambda p: p.expanduser().resolve())]
+
+
+class _EnvSettings(BaseSettings):
+    # Empty values count as unset (e.g. `POSTGRES_PASSWORD=` in a compose file); no .env files.
+    model_config = SettingsConfigDict(env_ignore_empty=True, extra="ignore", frozen=True)
+
+
+_S = TypeVar("_S", bound=_EnvSettings)
+
+
+def _field_and_env_name(cls: type[_EnvSettings], loc: str, prefix: str) -> tuple[str, str]:
+    """(field name, env var) for an error location, which is the alias for aliased fields."""
+    for field, info in cls.model_fields.items():
+        alias = info.validation_alias if isinstance(info.validation_alias, str) else None
+        if loc in (field, alias):
+            return field, alias or f"{prefix}{field}".upper()
+    return loc, f"{prefix}{loc}".upper()
+
+
+def _load(cls: type[_S], *, env_prefix: str | None = None) -> _S:
+    """Build `cls` from env; a bad value becomes a SettingsError naming the variable."""
+    prefix = cls.model_config.get("env_prefix", "") if env_prefix is None else env_prefix
+    try:
+        return cls(_env_prefix=prefix) if env_prefix is not None else cls()
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field, name = _field_and_env_name(cls, str(error["loc"][0]), prefix)
+            info = cls.model_fields.get(field)
+            default = info.default if info is not None else None
+            example = f", e.g. {name}={default}" if default not in (None, "") else ""
+            problems.append(
+                f"env {name}={error.get('input')!r}: {error['msg']}. "
+                f"Fix: set {name} to a valid value{example}, or unset it for the default"
+            )
+        raise SettingsError("; ".join(problems)) from None
+
+
+# --- paths ----------------------------------------------------------------------------------
+
+
+class PathSettings(_EnvSettings):
+    app_root: ResolvedPath = Field(_DERIVED_APP_ROOT, validation_alias="APP_ROOT")
+    project_dir: ResolvedPath | None = Field(None, validation_alias="DATAPLATFORM_PROJECT_DIR")
+    connectors_dir: ResolvedPath | None = Field(None, validation_alias="CONNECTORS_DIR")
+    dbt_project_dir: ResolvedPath | None = Field(None, validation_alias="DBT_PROJECT_DIR")
+    dbt_profiles_dir: ResolvedPath | None = Field(None, validation_alias="DBT_PROFILES_DIR")
+
+
+def path_settings() -> PathSettings:
+    return _load(PathSettings)
 
 
 def app_root() -> Path:
-    return _path_from_env("APP_ROOT", _DERIVED_APP_ROOT)
+    return path_settings().app_root
 
 
 def project_dir() -> Path:
@@ -41,69 +125,159 @@ def project_dir() -> Path:
     Connector venvs, PyAirbyte logs and staging files, the local PostgreSQL cluster and
     DAGSTER_HOME all live here, never in the current working directory or /tmp.
     """
-    return _path_from_env("DATAPLATFORM_PROJECT_DIR", app_root() / ".project")
+    paths = path_settings()
+    return paths.project_dir or paths.app_root / ".project"
 
 
 def connectors_dir() -> Path:
-    return _path_from_env("CONNECTORS_DIR", app_root() / "data-manager" / "external-connectors")
+    paths = path_settings()
+    return paths.connectors_dir or paths.app_root / "data-manager" / "external-connectors"
 
 
 def dbt_project_dir() -> Path:
-    return _path_from_env("DBT_PROJECT_DIR", app_root() / "dbt_models")
+    paths = path_settings()
+    return paths.dbt_project_dir or paths.app_root / "dbt_models"
 
 
 def dbt_profiles_dir() -> Path:
-    return _path_from_env("DBT_PROFILES_DIR", dbt_project_dir())
+    return path_settings().dbt_profiles_dir or dbt_project_dir()
 
 
 def code_locations_file() -> Path:
     return app_root() / "data-manager" / "resources" / "dagster" / "code-locations.json"
 
 
-@dataclass(frozen=True)
-class PostgresSettings:
-    host: str
-    port: int
-    user: str
-    password: str
-    dbname: str
+# --- PostgreSQL and the named caches --------------------------------------------------------
 
-    def psycopg2_kwargs(self) -> dict:
+
+class PostgresSettings(_EnvSettings):
+    model_config = SettingsConfigDict(env_prefix="POSTGRES_")
+
+    host: str = "127.0.0.1"
+    port: Port = 5432
+    user: str = "postgres"
+    password: str = Field("", repr=False)
+    db: str = "dataplatform"
+
+    @property
+    def dbname(self) -> str:
+        return self.db
+
+    def psycopg2_kwargs(self) -> dict[str, Any]:
         return {
             "host": self.host,
             "port": self.port,
             "user": self.user,
             "password": self.password,
-            "dbname": self.dbname,
+            "dbname": self.db,
         }
 
 
-def postgres_settings() -> PostgresSettings:
-    port = os.environ.get("POSTGRES_PORT", "5432")
-    try:
-        port_number = int(port)
-    except ValueError:
-        raise ValueError(
-            f"env POSTGRES_PORT={port!r} is not a port number; set it to e.g. 5432"
-        ) from None
-    return PostgresSettings(
-        host=os.environ.get("POSTGRES_HOST", "127.0.0.1"),
-        port=port_number,
-        user=os.environ.get("POSTGRES_USER", "postgres"),
-        password=os.environ.get("POSTGRES_PASSWORD", ""),
-        dbname=os.environ.get("POSTGRES_DB", "dataplatform"),
+class _PostgresOverrides(_EnvSettings):
+    """A named cache's own POSTGRES_* values (e.g. SWEDEN_POSTGRES_HOST); unset ones fall back."""
+
+    host: str | None = None
+    port: Port | None = None
+    user: str | None = None
+    password: str | None = Field(None, repr=False)
+    db: str | None = None
+
+
+class _CacheSchema(_EnvSettings):
+    cache_schema: str | None = None
+
+
+def postgres_settings(env_prefix: str = "") -> PostgresSettings:
+    """POSTGRES_*; with env_prefix (e.g. "SWEDEN_"), <prefix>POSTGRES_* override them one by one."""
+    base = _load(PostgresSettings)
+    if not env_prefix:
+        return base
+    overrides = _load(_PostgresOverrides, env_prefix=f"{env_prefix}POSTGRES_")
+    return base.model_copy(update=overrides.model_dump(exclude_none=True))
+
+
+def cache_schema(env_prefix: str = "", default: str = "pyairbyte_cache") -> str:
+    """<prefix>CACHE_SCHEMA, e.g. CACHE_SCHEMA or SWEDEN_CACHE_SCHEMA."""
+    return _load(_CacheSchema, env_prefix=env_prefix).cache_schema or default
+
+
+# --- GraphQL, events, HTTP calls ------------------------------------------------------------
+
+
+class GraphQLSettings(_EnvSettings):
+    endpoint: str = Field(
+        "http://localhost:8080/v1/graphql", validation_alias="HASURA_GRAPHQL_ENDPOINT"
     )
+    admin_secret: str = Field("", validation_alias="HASURA_GRAPHQL_ADMIN_SECRET", repr=False)
+    bearer_token: str = Field("", validation_alias="HASURA_GRAPHQL_BEARER_TOKEN", repr=False)
+    timeout_seconds: Seconds = Field(30.0, validation_alias="GRAPHQL_TIMEOUT_SECONDS")
+    max_retries: Count = Field(3, validation_alias="GRAPHQL_MAX_RETRIES")
+    backoff_seconds: NonNegativeSeconds = Field(0.5, validation_alias="GRAPHQL_BACKOFF_SECONDS")
 
 
-def env_int(name: str, default: int) -> int:
-    """A positive integer setting from env (batch sizes, ports, attempts), with a clear error."""
-    value = os.environ.get(name)
-    if not value:
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise ValueError(f"env {name}={value!r} is not an integer; set e.g. {default}") from None
-    if number < 1:
-        raise ValueError(f"env {name}={value!r} must be at least 1")
-    return number
+def graphql_settings() -> GraphQLSettings:
+    return _load(GraphQLSettings)
+
+
+class EventStoreSettings(_EnvSettings):
+    model_config = SettingsConfigDict(env_prefix="EVENT_STORE_")
+
+    schema_name: str = Field("event_store", validation_alias="EVENT_STORE_SCHEMA")
+    batch_size: PositiveInt = 1000
+    max_attempts: PositiveInt = 5
+
+
+def event_store_settings() -> EventStoreSettings:
+    return _load(EventStoreSettings)
+
+
+class ApiCallSettings(_EnvSettings):
+    model_config = SettingsConfigDict(env_prefix="API_CALL_")
+
+    timeout_seconds: Seconds = 30.0
+    response_max_chars: PositiveInt = 2000
+
+
+def api_call_settings() -> ApiCallSettings:
+    return _load(ApiCallSettings)
+
+
+# --- database syncs -------------------------------------------------------------------------
+
+
+class MySqlSettings(_EnvSettings):
+    model_config = SettingsConfigDict(env_prefix="MYSQL_")
+
+    port: Port = 3306
+    user: str = "root"
+    password: str = Field("", repr=False)
+    batch_size: PositiveInt = Field(10_000, validation_alias="MYSQL_SYNC_BATCH_SIZE")
+    # Where the mysql_tables_sync location puts the copies (an empty prefix counts as unset).
+    sync_cache_schema: str = Field("pyairbyte_cache", validation_alias="MYSQL_SYNC_CACHE_SCHEMA")
+    sync_table_prefix: str = Field("mysql_", validation_alias="MYSQL_SYNC_TABLE_PREFIX")
+
+
+def mysql_settings() -> MySqlSettings:
+    return _load(MySqlSettings)
+
+
+class MssqlSettings(_EnvSettings):
+    model_config = SettingsConfigDict(env_prefix="MSSQL_")
+
+    port: Port = 1433
+    user: str = "sa"
+    password: str = Field("", repr=False)
+    login_timeout: PositiveInt = 10
+    batch_size: PositiveInt = Field(10_000, validation_alias="MSSQL_SYNC_BATCH_SIZE")
+
+
+def mssql_settings() -> MssqlSettings:
+    return _load(MssqlSettings)
+
+
+class DbBridgeSettings(_EnvSettings):
+    batch_size: PositiveInt = Field(10_000, validation_alias="DB_BRIDGE_BATCH_SIZE")
+
+
+def db_bridge_settings() -> DbBridgeSettings:
+    return _load(DbBridgeSettings)

@@ -1,5 +1,9 @@
 """The guide's three asset patterns as code locations: each `defs` loads, and each job runs end
-to end in-process against PostgreSQL, MariaDB, and local GraphQL / HTTP servers."""
+to end in-process against PostgreSQL, MariaDB, and local GraphQL / HTTP servers.
+
+The locations reach those systems through resources: tests either pass their own resource
+instances, or set the env vars the locations' EnvVars name, and check that a missing one is
+named when the run launches."""
 
 from __future__ import annotations
 
@@ -7,10 +11,13 @@ import json
 import subprocess
 import sys
 
+import pytest
 from dagster import DagsterInstance
 from psycopg2 import sql
 
+from dagster_code.lib.resources import EventApiResource, GraphQLResource, PostgresCacheResource
 from pyairbyte.utils import event_store as es
+from tests.fixtures.services import MYSQL_HOST
 from tests.helpers import rows, scalar, step_failure_messages
 
 LOCATIONS = {
@@ -26,9 +33,21 @@ LOCATIONS = {
 }
 
 
-def _run(defs, job_name: str):
+def _run(defs, job_name: str, resources: dict | None = None):
     job = defs.resolve_job_def(job_name)
-    return job.execute_in_process(instance=DagsterInstance.ephemeral(), raise_on_error=False)
+    return job.execute_in_process(
+        instance=DagsterInstance.ephemeral(), raise_on_error=False, resources=resources
+    )
+
+
+def _launch_error(defs, job_name: str) -> str:
+    """The error text of a run that could not start (or of its failed steps)."""
+    try:
+        result = _run(defs, job_name)
+    except Exception as exc:  # resources that cannot be built stop the launch itself
+        return str(exc)
+    assert not result.success
+    return "\n".join(step_failure_messages(result))
 
 
 def _metadata(result, asset_name: str) -> dict:
@@ -37,10 +56,13 @@ def _metadata(result, asset_name: str) -> dict:
 
 
 def test_every_location_loads_without_heavy_imports():
-    """Code servers import these; airbyte, duckdb and the DB drivers must stay lazy."""
+    """Code servers import these; airbyte, duckdb and the DB drivers must stay lazy, and no
+    setting is needed to load (EnvVars resolve at launch)."""
     script = f"""
-import importlib, json, sys
-out = {{}}
+import importlib, json, os, sys
+for name in ("HASURA_GRAPHQL_ENDPOINT", "HASURA_GRAPHQL_ADMIN_SECRET", "NRC_USER_SYNC_URL",
+             "MYSQL_HOST", "MYSQL_SYNC_DATABASE", "MYSQL_SYNC_TABLES"):
+    os.environ.pop(name, None)
 for name, (job, assets) in {LOCATIONS!r}.items():
     defs = importlib.import_module("dagster_code." + name).defs
     keys = {{k.to_user_string() for k in defs.resolve_all_asset_keys()}}
@@ -54,11 +76,11 @@ print(json.dumps(heavy))
     assert json.loads(proc.stdout) == []
 
 
-def test_sweden_cleanup_then_sync_into_the_second_cache(pg, pg_conn, sample_api, monkeypatch):
+def test_sweden_cleanup_then_sync_into_the_second_cache(pg, pg_conn, sample_api):
     from dagster_code.sweden_sync import defs
 
     schema = "cache_sweden_pattern"
-    monkeypatch.setenv("SWEDEN_CACHE_SCHEMA", schema)
+    sweden_cache = PostgresCacheResource(cache_name="sweden", schema_name=schema)
     with pg_conn.cursor() as cur:
         cur.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(schema)))
         cur.execute(sql.SQL("create schema {}").format(sql.Identifier(schema)))
@@ -72,7 +94,7 @@ def test_sweden_cleanup_then_sync_into_the_second_cache(pg, pg_conn, sample_api,
             cur.execute(sql.SQL("create table {} " + ddl).format(sql.Identifier(schema, table)))
 
     try:
-        result = _run(defs, "sweden_sync_pipeline")
+        result = _run(defs, "sweden_sync_pipeline", {"sweden_cache": sweden_cache})
         assert result.success, step_failure_messages(result)
 
         cleanup = _metadata(result, "cleanup_airbyte_cache_tables_sweden")
@@ -99,17 +121,18 @@ def test_sweden_cleanup_then_sync_into_the_second_cache(pg, pg_conn, sample_api,
             cur.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(schema)))
 
 
-def test_nrc_events_from_graphql_processed_through_api_call(
-    event_schema, graphql_server, http_api, monkeypatch
-):
+def test_nrc_events_from_graphql_processed_through_api_call(event_schema, graphql_server, http_api):
     from dagster_code.nrc_integrations import defs
 
-    monkeypatch.setenv("HASURA_GRAPHQL_ENDPOINT", graphql_server.url)
-    monkeypatch.setenv("HASURA_GRAPHQL_ADMIN_SECRET", graphql_server.admin_secret)
-    monkeypatch.setenv("NRC_USER_SYNC_URL", f"{http_api.url}/users")
+    resources = {
+        "graphql": GraphQLResource(
+            endpoint=graphql_server.url, admin_secret=graphql_server.admin_secret
+        ),
+        "user_sync_api": EventApiResource(url=f"{http_api.url}/users"),
+    }
     http_api.routes["/users"] = (201, '{"ok": true}')
 
-    first = _run(defs, "nrc_integrations_pipeline")
+    first = _run(defs, "nrc_integrations_pipeline", resources)
     assert first.success, step_failure_messages(first)
     assert _metadata(first, "user_sync_event_gen")["events_created"] == 2  # the active users
     assert _metadata(first, "user_sync_event_handler")["processed"] == 2
@@ -121,7 +144,7 @@ def test_nrc_events_from_graphql_processed_through_api_call(
         {"id": 4, "first_name": "Ola", "last_name": "Nordmann", "active": True}
     )
     http_api.routes["/users"] = (503, "maintenance")
-    second = _run(defs, "nrc_integrations_pipeline")
+    second = _run(defs, "nrc_integrations_pipeline", resources)
     assert not second.success
     assert any("1 of 1 USER_SYNC_EVENT events failed" in m for m in step_failure_messages(second))
     (failed,) = es.get_unprocessed_or_failed_events("USER_SYNC_EVENT")
@@ -134,7 +157,7 @@ def test_nrc_events_from_graphql_processed_through_api_call(
 
     # The API is back: only the failed event is sent again; unchanged users are not re-queued.
     http_api.routes["/users"] = (200, "ok")
-    third = _run(defs, "nrc_integrations_pipeline")
+    third = _run(defs, "nrc_integrations_pipeline", resources)
     assert third.success, step_failure_messages(third)
     gen = _metadata(third, "user_sync_event_gen")
     assert (gen["events_created"], gen["duplicates_skipped"]) == (0, 3)
@@ -143,15 +166,23 @@ def test_nrc_events_from_graphql_processed_through_api_call(
     assert [json.loads(r["body"])["user_id"] for r in http_api.received] == [1, 3, 4, 4]
 
 
-def test_nrc_handler_without_target_url_fails_clearly(event_schema, graphql_server, monkeypatch):
+def test_nrc_reads_its_settings_from_env_at_launch(
+    event_schema, graphql_server, http_api, monkeypatch
+):
+    """The location's own resources: EnvVars that are set work; a missing one is named."""
     from dagster_code.nrc_integrations import defs
 
     monkeypatch.setenv("HASURA_GRAPHQL_ENDPOINT", graphql_server.url)
     monkeypatch.setenv("HASURA_GRAPHQL_ADMIN_SECRET", graphql_server.admin_secret)
     monkeypatch.delenv("NRC_USER_SYNC_URL", raising=False)
+    assert "NRC_USER_SYNC_URL" in _launch_error(defs, "nrc_integrations_pipeline")
+    assert es.get_unprocessed_or_failed_events("USER_SYNC_EVENT") == []  # nothing ran
+
+    monkeypatch.setenv("NRC_USER_SYNC_URL", f"{http_api.url}/users")
+    http_api.routes["/users"] = (200, "ok")
     result = _run(defs, "nrc_integrations_pipeline")
-    assert not result.success
-    assert any("NRC_USER_SYNC_URL is not set" in m for m in step_failure_messages(result))
+    assert result.success, step_failure_messages(result)
+    assert _metadata(result, "user_sync_event_handler")["processed"] == 2
 
 
 def test_mysql_tables_sync_location(mysql_conn, mysql_db, cache_schema, pg_conn, monkeypatch):
@@ -165,6 +196,7 @@ def test_mysql_tables_sync_location(mysql_conn, mysql_db, cache_schema, pg_conn,
             "create table orders (id int primary key, customer_id int, total decimal(10,2))"
         )
         cur.execute("insert into orders values (10, 1, 99.90), (11, 2, 5.00), (12, 1, 0.10)")
+    monkeypatch.setenv("MYSQL_HOST", MYSQL_HOST)
     monkeypatch.setenv("MYSQL_SYNC_DATABASE", mysql_db)
     monkeypatch.setenv("MYSQL_SYNC_TABLES", "customers, orders")
     monkeypatch.setenv("MYSQL_SYNC_CACHE_SCHEMA", cache_schema)
@@ -184,6 +216,16 @@ def test_mysql_tables_sync_location(mysql_conn, mysql_db, cache_schema, pg_conn,
     failed = _run(defs, "mysql_tables_sync_pipeline")
     assert not failed.success
     assert any(
-        "MySQL tables sync failed" in m and "missing: LookupError" in m
+        "MySQL tables sync failed" in m and "missing: SourceTableNotFoundError" in m
         for m in step_failure_messages(failed)
     )
+
+
+@pytest.mark.parametrize("missing", ["MYSQL_HOST", "MYSQL_SYNC_DATABASE", "MYSQL_SYNC_TABLES"])
+def test_mysql_location_names_a_missing_setting_at_launch(monkeypatch, missing):
+    from dagster_code.mysql_tables_sync import defs
+
+    for name in ("MYSQL_HOST", "MYSQL_SYNC_DATABASE", "MYSQL_SYNC_TABLES"):
+        monkeypatch.setenv(name, "set")
+    monkeypatch.delenv(missing)
+    assert missing in _launch_error(defs, "mysql_tables_sync_pipeline")

@@ -1,40 +1,33 @@
-import os
+from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
-from dagster import AssetExecutionContext, MetadataValue, asset
-
-from pyairbyte.utils.mysql_sync import sync_mysql_tables
-
-
-def _required_env(name: str, example: str) -> str:
-    value = os.environ.get(name, "").strip()
-    if not value:
-        raise RuntimeError(f"{name} is not set: set it, e.g. {name}={example}")
-    return value
+from dagster_code.lib.resources import MySqlSourceResource
+from pyairbyte.errors import DatabaseSyncError
 
 
 @asset(name="mysql_tables_sync_assets", group_name="mysql_tables_sync", kinds={"mysql", "postgres"})
-def mysql_tables_sync_assets(context: AssetExecutionContext) -> dict:
+def mysql_tables_sync_assets(
+    context: AssetExecutionContext, mysql_source: MySqlSourceResource
+) -> MaterializeResult:
     """Copy the configured MariaDB/MySQL tables into the PostgreSQL cache for dbt."""
-    # Business decisions (from env, so one image serves every environment): which server,
-    # database and tables, and where they land.
-    tables = [t.strip() for t in _required_env("MYSQL_SYNC_TABLES", "customers,orders").split(",")]
-    result = sync_mysql_tables(
-        server=_required_env("MYSQL_HOST", "mariadb.example.com"),
-        database=_required_env("MYSQL_SYNC_DATABASE", "shop"),
-        tables=[t for t in tables if t],
-        cache_schema=os.environ.get("MYSQL_SYNC_CACHE_SCHEMA", "pyairbyte_cache"),
-        table_prefix=os.environ.get("MYSQL_SYNC_TABLE_PREFIX", "mysql_"),
-    )
-    context.add_output_metadata(
-        {
-            "status": MetadataValue.text(result["status"]),
-            "cache_schema": MetadataValue.text(result["cache_schema"]),
-            "tables_synced": MetadataValue.int(result["tables_synced"]),
-            "rows": MetadataValue.json(result["rows"]),
-            "failed_tables": MetadataValue.json(result["failed_tables"]),
+    # Business decisions come from the resource (so one image serves every environment): which
+    # server, database and tables, and where they land.
+    cache_schema, _ = mysql_source.target()
+    try:
+        rows = mysql_source.copy_tables()
+    except DatabaseSyncError as exc:
+        raise Failure(
+            description=f"MySQL tables sync failed: {exc}",
+            metadata={
+                "cache_schema": MetadataValue.text(cache_schema),
+                "rows": MetadataValue.json(exc.rows),
+                "failed_tables": MetadataValue.json(exc.failed_tables),
+            },
+        ) from exc
+    context.log.info(f"Synced {len(rows)} tables: {rows}")
+    return MaterializeResult(
+        metadata={
+            "cache_schema": MetadataValue.text(cache_schema),
+            "tables_synced": MetadataValue.int(len(rows)),
+            "rows": MetadataValue.json(rows),
         }
     )
-    if result["status"] != "success":
-        raise RuntimeError(f"MySQL tables sync failed: {result['error']}")
-    context.log.info(f"Synced {result['tables_synced']} tables: {result['rows']}")
-    return result

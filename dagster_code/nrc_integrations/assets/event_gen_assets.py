@@ -1,7 +1,8 @@
-from dagster import AssetExecutionContext, MetadataValue, asset
+from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
+from dagster_code.lib.resources import GraphQLResource
+from pyairbyte.errors import EventStoreError
 from pyairbyte.utils.event_store import bulk_write_events
-from pyairbyte.utils.graphql_util import query_graphql_api
 
 USER_SYNC_EVENT = "USER_SYNC_EVENT"
 
@@ -17,9 +18,11 @@ query ActiveUsers {
 
 
 @asset(name="user_sync_event_gen", group_name="nrc_integrations", kinds={"graphql", "postgres"})
-def user_sync_event_gen(context: AssetExecutionContext) -> dict:
+def user_sync_event_gen(
+    context: AssetExecutionContext, graphql: GraphQLResource
+) -> MaterializeResult:
     """Create one USER_SYNC_EVENT per active user; an unchanged user is not queued again."""
-    result = query_graphql_api(USERS_QUERY)  # raises with the GraphQL or HTTP error
+    result = graphql.query(USERS_QUERY)  # raises with the GraphQL or HTTP error
     users = (result.get("data") or {}).get("users") or []
 
     # Business decision: the target system needs id and names only.
@@ -34,19 +37,24 @@ def user_sync_event_gen(context: AssetExecutionContext) -> dict:
         }
         for user in users
     ]
-    bulk = bulk_write_events(events)
-    context.add_output_metadata(
-        {
-            "status": MetadataValue.text(bulk["status"]),
+    try:
+        written = bulk_write_events(events)
+    except EventStoreError as exc:
+        raise Failure(
+            description=f"Writing {USER_SYNC_EVENT} events failed: {exc}",
+            metadata={
+                "users_found": MetadataValue.int(len(users)),
+                "events_created": MetadataValue.int(exc.events_created),
+            },
+        ) from exc
+    context.log.info(
+        f"{len(users)} users: {written.events_created} new events, "
+        f"{written.duplicates_skipped} already queued"
+    )
+    return MaterializeResult(
+        metadata={
             "users_found": MetadataValue.int(len(users)),
-            "events_created": MetadataValue.int(bulk["events_created"]),
-            "duplicates_skipped": MetadataValue.int(bulk["duplicates_skipped"] or 0),
+            "events_created": MetadataValue.int(written.events_created),
+            "duplicates_skipped": MetadataValue.int(written.duplicates_skipped),
         }
     )
-    if bulk["status"] != "success":
-        raise RuntimeError(f"Writing {USER_SYNC_EVENT} events failed: {bulk['error']}")
-    context.log.info(
-        f"{len(users)} users: {bulk['events_created']} new events, "
-        f"{bulk['duplicates_skipped']} already queued"
-    )
-    return bulk

@@ -1,10 +1,10 @@
 from dagster import AssetExecutionContext, asset
 
+from dagster_code.lib.resources import PostgresCacheResource
 from dagster_code.lib.sync import report_sync_result
-from pyairbyte.utils.common_cache import get_cache
 from pyairbyte.utils.pyairbyte_sync import sync_connector
 
-from .cleanup_assets import CACHE_NAME, CONNECTOR, cleanup_airbyte_cache_tables_sweden
+from .cleanup_assets import CONNECTOR, cleanup_airbyte_cache_tables_sweden
 
 
 @asset(
@@ -13,8 +13,10 @@ from .cleanup_assets import CACHE_NAME, CONNECTOR, cleanup_airbyte_cache_tables_
     deps=[cleanup_airbyte_cache_tables_sweden],
     kinds={"airbyte", "postgres"},
 )
-def sample_connector_sync_assets_sweden(context: AssetExecutionContext) -> dict:
+def sample_connector_sync_assets_sweden(
+    context: AssetExecutionContext, sweden_cache: PostgresCacheResource
+) -> dict:
     """Sync the sample products connector into the Sweden cache (tables sample_connector_*)."""
-    cache = get_cache(CACHE_NAME, CONNECTOR)  # business decision: the Sweden cache
+    cache = sweden_cache.get_cache(CONNECTOR)  # business decision: the Sweden cache
     result = sync_connector(CONNECTOR, ["products"], cache=cache)
     return report_sync_result(context, result)

@@ -6,7 +6,8 @@
   target table in the same transaction, so readers see either the old or the new table, never a
   half-loaded one, and a failed load leaves the old table untouched.
 - `format_copy_value(value)`: one Python value as a field of COPY's text format.
-- `copy_tables(...)`: the per-table loop and result dict shared by mysql_sync and mssql_sync.
+- `copy_tables(...)`: the per-table loop shared by mysql_sync and mssql_sync; returns the rows
+  per table, or raises `DatabaseSyncError` naming every table that failed.
 
 Column types passed to `replace_table` are SQL type names produced by the callers' own type
 mappings (never user input); identifiers are always quoted with `psycopg2.sql.Identifier`.
@@ -29,13 +30,12 @@ from psycopg2 import errors as pg_errors
 from psycopg2 import sql
 
 from pyairbyte import settings
+from pyairbyte.errors import DatabaseSyncError, TableReplaceError, UnsupportedTypeError
+
+__all__ = ["UnsupportedTypeError"]  # re-exported: the syncs and their tests import it from here
 
 # PostgreSQL silently truncates longer identifiers, which could make two tables collide.
 PG_MAX_IDENTIFIER_BYTES = 63
-
-
-class UnsupportedTypeError(ValueError):
-    """A source column type the database syncs do not map; the message names the column."""
 
 
 NULL = "\\N"
@@ -259,7 +259,7 @@ def _refill_in_place(cur, schema: str, table: str, staging: str, exc) -> None:
     """Views depend on the table: keep it, and replace its rows (same transaction)."""
     if _column_types(cur, schema, table) != _column_types(cur, schema, staging):
         detail = (exc.diag.message_detail or "").replace("\n", "; ")
-        raise RuntimeError(
+        raise TableReplaceError(
             f"cannot replace {schema}.{table}: its columns changed and other objects depend on "
             f"it ({detail}). Drop those views (dbt recreates them on its next run) and sync again."
         ) from exc
@@ -275,32 +275,32 @@ def copy_tables(
     cache_schema: str,
     copy_one: Callable[[object, str], int],
     source: str,
-) -> dict:
-    """Run `copy_one(pg_conn, table) -> rows` for every table; one table failing does not stop
-    the others. Returns {status, tables_synced, rows, error, failed_tables, cache_schema}."""
+) -> dict[str, int]:
+    """Run `copy_one(pg_conn, table) -> rows` for every table; returns {table: rows}.
+
+    One table failing does not stop the others; afterwards a `DatabaseSyncError` names each
+    failed table ("*" when PostgreSQL is unreachable) and carries the rows of those copied.
+    """
     rows: dict[str, int] = {}
     failed: dict[str, str] = {}
     try:
         pg = connect_postgres()
-    except Exception as exc:
+    except psycopg2.Error as exc:
         failed["*"] = f"cannot connect to PostgreSQL: {exc}".strip()
     else:
         try:
             for table in tables:
                 try:
                     rows[table] = copy_one(pg, table)
-                except Exception as exc:  # reported per table
+                except Exception as exc:  # any cause: collected per table, raised together below
                     failed[table] = f"{type(exc).__name__}: {exc}".strip()
         finally:
             pg.close()
-    error = None
     if failed:
-        error = f"from {source}: " + "; ".join(f"{t}: {e}" for t, e in failed.items())
-    return {
-        "status": "error" if failed else "success",
-        "tables_synced": len(rows),
-        "rows": rows,
-        "error": error,
-        "failed_tables": failed,
-        "cache_schema": cache_schema,
-    }
+        raise DatabaseSyncError(
+            f"copying into schema {cache_schema} from {source}: "
+            + "; ".join(f"{t}: {e}" for t, e in failed.items()),
+            rows=rows,
+            failed_tables=failed,
+        )
+    return rows

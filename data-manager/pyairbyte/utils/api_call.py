@@ -7,9 +7,13 @@
 3. records the status code and the response text (truncated), and marks the event processed
    on 2xx, failed otherwise (HTTP error, timeout, unreachable), with the error text.
 
-Returns {status: "success" | "error" | "skipped", event_id, status_code, response, error,
-attempts}. It never raises for HTTP failures, so a handler can go on with the next event; it
-raises LookupError for an event id that does not exist and ValueError for a bad method.
+Returns an `ApiCallResult` (`skipped=True`, with the reason, for an event it did not call).
+A failed call raises `pyairbyte.errors.ApiCallError` after the failure is recorded on the event,
+so a handler catches it and goes on with the next event; the error carries event_id,
+status_code, response and attempts. An event id that does not exist raises
+`EventNotFoundError` (a LookupError), and a bad method ValueError.
+
+Arguments left None come from `pyairbyte.settings.api_call_settings()`:
 
 | env var                    | default | meaning                                      |
 |----------------------------|---------|----------------------------------------------|
@@ -20,23 +24,25 @@ raises LookupError for an event id that does not exist and ValueError for a bad 
 
 from __future__ import annotations
 
-import os
+from dataclasses import dataclass
 
 import requests
 
+from pyairbyte import settings
+from pyairbyte.errors import ApiCallError, EventNotFoundError
 from pyairbyte.utils import event_store
 
 _METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
 
 
-def _env_number(name: str, default, kind):
-    value = os.environ.get(name)
-    if not value:
-        return default
-    try:
-        return kind(value)
-    except ValueError:
-        raise ValueError(f"env {name}={value!r} is not a number; set e.g. {default}") from None
+@dataclass(frozen=True)
+class ApiCallResult:
+    event_id: int
+    status_code: int | None
+    response: str | None
+    attempts: int
+    skipped: bool = False
+    reason: str | None = None  # why a skipped event was not called
 
 
 def _truncate(text: str, limit: int) -> str:
@@ -51,31 +57,31 @@ def call_api_for_event_processing(
     *,
     headers: dict | None = None,
     timeout: float | None = None,
-) -> dict:
+    response_max_chars: int | None = None,
+) -> ApiCallResult:
     """Call `method url` with `body` for event `event_id` and record the outcome on the event."""
     method = (method or "").upper()
     if method not in _METHODS:
         raise ValueError(
             f"call_api_for_event_processing: method {method!r} is not one of {sorted(_METHODS)}"
         )
-    timeout = (
-        timeout if timeout is not None else _env_number("API_CALL_TIMEOUT_SECONDS", 30.0, float)
-    )
-    max_chars = _env_number("API_CALL_RESPONSE_MAX_CHARS", 2000, int)
+    defaults = settings.api_call_settings()
+    timeout = defaults.timeout_seconds if timeout is None else timeout
+    max_chars = response_max_chars or defaults.response_max_chars
 
     claimed = event_store.mark_event_processing(event_id)
     if claimed is None:
         current = event_store.get_event(event_id)
         if current is None:
-            raise LookupError(f"event {event_id} does not exist in the event store")
-        return {
-            "status": "skipped",
-            "event_id": event_id,
-            "status_code": current["response_status_code"],
-            "response": current["response_body"],
-            "error": f"event {event_id} is {current['status']}, not pending or failed",
-            "attempts": current["attempts"],
-        }
+            raise EventNotFoundError(f"event {event_id} does not exist in the event store")
+        return ApiCallResult(
+            event_id=event_id,
+            status_code=current["response_status_code"],
+            response=current["response_body"],
+            attempts=current["attempts"],
+            skipped=True,
+            reason=f"event {event_id} is {current['status']}, not pending or failed",
+        )
 
     kwargs: dict = {"headers": headers or {}, "timeout": timeout}
     if isinstance(body, str | bytes):
@@ -95,13 +101,12 @@ def call_api_for_event_processing(
 
     if error is None:
         event = event_store.mark_event_processed(event_id, status_code, response_text)
-    else:
-        event = event_store.mark_event_failed(event_id, error, status_code, response_text)
-    return {
-        "status": "success" if error is None else "error",
-        "event_id": event_id,
-        "status_code": status_code,
-        "response": response_text,
-        "error": event["last_error"],
-        "attempts": event["attempts"],
-    }
+        return ApiCallResult(event_id, status_code, response_text, event["attempts"])
+    event = event_store.mark_event_failed(event_id, error, status_code, response_text)
+    raise ApiCallError(
+        event["last_error"],
+        event_id=event_id,
+        status_code=status_code,
+        response=response_text,
+        attempts=event["attempts"],
+    )

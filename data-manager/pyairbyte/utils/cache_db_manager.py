@@ -12,7 +12,8 @@ bound parameters (never LIKE, where `_` is a wildcard), so a table called
 the table prefix `get_cache(..., connector_name)` gives them (`next-erp` -> `next_erp_`), and
 deletes their rows from PyAirbyte's `_airbyte_state` / `_airbyte_streams`, so the next sync
 starts from scratch instead of resuming an incremental state for tables that are gone. All in
-one transaction.
+one transaction: it returns a `CleanupResult`, or raises `pyairbyte.errors.CacheCleanupError`
+(e.g. views depend on a table) and drops nothing.
 
 | env var       | default          |
 |---------------|------------------|
@@ -22,13 +23,14 @@ one transaction.
 
 from __future__ import annotations
 
-import os
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import psycopg2
 from psycopg2 import sql
 
 from pyairbyte import settings
+from pyairbyte.errors import CacheCleanupError
 from pyairbyte.utils._pg_copy import check_identifier, ensure_schema
 
 # PyAirbyte's bookkeeping tables; never dropped by a prefix cleanup.
@@ -36,11 +38,19 @@ AIRBYTE_INTERNAL_TABLES = ("_airbyte_state", "_airbyte_streams", "_airbyte_desti
 _SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
 
 
+@dataclass(frozen=True)
+class CleanupResult:
+    schema: str
+    prefix: str
+    tables_dropped: list[str]
+    state_rows_deleted: int
+    dry_run: bool
+
+
 class PyAirbyteCacheDBManager:
     def __init__(self, schema: str | None = None, connection_kwargs: dict | None = None):
-        self.schema = check_identifier(
-            schema or os.environ.get("CACHE_SCHEMA", "pyairbyte_cache"), "schema"
-        )
+        """`connection_kwargs` are psycopg2.connect() arguments (default: POSTGRES_*)."""
+        self.schema = check_identifier(schema or settings.cache_schema(), "schema")
         self._connection_kwargs = connection_kwargs
 
     @classmethod
@@ -206,7 +216,7 @@ class PyAirbyteCacheDBManager:
         reset_state: bool = True,
         cascade: bool = False,
         dry_run: bool = False,
-    ) -> dict:
+    ) -> CleanupResult:
         """Drop every table of one connector (by its cache table prefix). See the module doc."""
         from pyairbyte.utils.common_cache import table_prefix_for
 
@@ -228,55 +238,46 @@ class PyAirbyteCacheDBManager:
         reset_state: bool = True,
         cascade: bool = False,
         dry_run: bool = False,
-    ) -> dict:
-        """Drop tables named `prefix...` and (reset_state) their PyAirbyte state rows.
-
-        Returns {status, schema, prefix, tables_dropped, state_rows_deleted, dry_run, error}.
-        """
+    ) -> CleanupResult:
+        """Drop tables named `prefix...` and (reset_state) their PyAirbyte state rows."""
         schema = self._schema(schema)
-        result = {
-            "status": "success",
-            "schema": schema,
-            "prefix": prefix,
-            "tables_dropped": [],
-            "state_rows_deleted": 0,
-            "dry_run": dry_run,
-            "error": None,
-        }
-        try:
-            tables = self.tables_with_prefix(prefix, schema)
+        tables = self.tables_with_prefix(prefix, schema)  # raises ValueError for an empty prefix
+        state_rows_deleted = 0
+        if not dry_run:
             present = set(self.list_tables(schema))
-            result["tables_dropped"] = tables
-            if dry_run:
-                return result
-            with self._cursor() as cur:
-                for table in tables:
-                    cur.execute(
-                        sql.SQL("drop table {} {}").format(
-                            sql.Identifier(schema, table),
-                            sql.SQL("cascade" if cascade else "restrict"),
-                        )
-                    )
-                if reset_state:
-                    for internal in ("_airbyte_state", "_airbyte_streams"):
-                        if internal in present:
-                            cur.execute(
-                                sql.SQL("delete from {} where left(table_name, %s) = %s").format(
-                                    sql.Identifier(schema, internal)
-                                ),
-                                (len(prefix), prefix),
+            try:
+                with self._cursor() as cur:
+                    for table in tables:
+                        cur.execute(
+                            sql.SQL("drop table {} {}").format(
+                                sql.Identifier(schema, table),
+                                sql.SQL("cascade" if cascade else "restrict"),
                             )
-                            result["state_rows_deleted"] += cur.rowcount
-        except ValueError:
-            raise
-        except Exception as exc:  # reported, like the other utils' results; nothing was dropped
-            result.update(
-                status="error",
-                tables_dropped=[],
-                state_rows_deleted=0,
-                error=f"{type(exc).__name__}: {exc}".strip(),
-            )
-        return result
+                        )
+                    if reset_state:
+                        for internal in ("_airbyte_state", "_airbyte_streams"):
+                            if internal in present:
+                                cur.execute(
+                                    sql.SQL(
+                                        "delete from {} where left(table_name, %s) = %s"
+                                    ).format(sql.Identifier(schema, internal)),
+                                    (len(prefix), prefix),
+                                )
+                                state_rows_deleted += cur.rowcount
+            except psycopg2.Error as exc:
+                detail = (getattr(exc.diag, "message_detail", None) or "").replace("\n", "; ")
+                hint = " Fix: drop the dependent views, or pass cascade=True." if detail else ""
+                raise CacheCleanupError(
+                    f"cannot drop the tables {prefix}* in schema {schema}; nothing was dropped: "
+                    f"{type(exc).__name__}: {str(exc).strip()}{hint}"
+                ) from exc
+        return CleanupResult(
+            schema=schema,
+            prefix=prefix,
+            tables_dropped=tables,
+            state_rows_deleted=state_rows_deleted,
+            dry_run=dry_run,
+        )
 
 
 def _pretty(size: int) -> str:

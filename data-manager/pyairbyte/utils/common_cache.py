@@ -1,7 +1,8 @@
 """Named PostgreSQL caches for PyAirbyte syncs (the guide's `get_cache` and `CACHE_CONFIGS`).
 
-Connection settings come from env, read when a cache is requested (not at import):
-- `default`: POSTGRES_HOST/PORT/USER/PASSWORD/DB, schema `pyairbyte_cache`.
+Connection settings come from env through `pyairbyte.settings`, read when a cache is requested
+(not at import):
+- `default`: POSTGRES_HOST/PORT/USER/PASSWORD/DB, schema CACHE_SCHEMA (default `pyairbyte_cache`).
 - `sweden`: the same variables prefixed `SWEDEN_` (e.g. SWEDEN_POSTGRES_HOST), each falling back
   to the unprefixed one, and schema SWEDEN_CACHE_SCHEMA (default `pyairbyte_cache_sweden`).
 A `connector_name` gives the cache a table prefix (`next-erp` -> `next_erp_`), so several
@@ -10,7 +11,6 @@ connectors can share one schema without their tables colliding.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -22,28 +22,24 @@ if TYPE_CHECKING:
 
 DEFAULT_CACHE_SCHEMA = "pyairbyte_cache"
 
-# name -> (env prefix for connection settings, env var for the schema, default schema)
-_NAMED_CACHES: dict[str, tuple[str, str, str]] = {
-    "default": ("", "CACHE_SCHEMA", DEFAULT_CACHE_SCHEMA),
-    "sweden": ("SWEDEN_", "SWEDEN_CACHE_SCHEMA", "pyairbyte_cache_sweden"),
+# name -> (env prefix of its settings: <prefix>POSTGRES_*, <prefix>CACHE_SCHEMA; default schema)
+_NAMED_CACHES: dict[str, tuple[str, str]] = {
+    "default": ("", DEFAULT_CACHE_SCHEMA),
+    "sweden": ("SWEDEN_", "pyairbyte_cache_sweden"),
 }
 
 
 def _cache_config(name: str) -> dict[str, Any]:
-    prefix, schema_var, default_schema = _NAMED_CACHES[name]
-    base = settings.postgres_settings()
-
-    def env(var: str, fallback: Any) -> Any:
-        # A prefixed cache (e.g. SWEDEN_POSTGRES_HOST) falls back to the default setting.
-        return os.environ.get(f"{prefix}{var}", fallback) if prefix else fallback
-
+    prefix, default_schema = _NAMED_CACHES[name]
+    # A prefixed cache's settings (e.g. SWEDEN_POSTGRES_HOST) fall back to the unprefixed ones.
+    pg = settings.postgres_settings(prefix)
     return {
-        "host": env("POSTGRES_HOST", base.host),
-        "port": int(env("POSTGRES_PORT", base.port)),
-        "username": env("POSTGRES_USER", base.user),
-        "password": env("POSTGRES_PASSWORD", base.password),
-        "database": env("POSTGRES_DB", base.dbname),
-        "schema_name": os.environ.get(schema_var, default_schema),
+        "host": pg.host,
+        "port": pg.port,
+        "username": pg.user,
+        "password": pg.password,
+        "database": pg.dbname,
+        "schema_name": settings.cache_schema(prefix, default_schema),
     }
 
 
@@ -72,12 +68,21 @@ def table_prefix_for(connector_name: str) -> str:
     return f"{connector_name.replace('-', '_').lower()}_"
 
 
-def get_cache(cache_name: str = "default", connector_name: str | None = None) -> PostgresCache:
-    """A PostgresCache (the lossless COPY-loading subclass) for the named configuration."""
+def get_cache(
+    cache_name: str = "default",
+    connector_name: str | None = None,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+) -> PostgresCache:
+    """A PostgresCache (the lossless COPY-loading subclass) for the named configuration.
+
+    `overrides` replaces entries of the named configuration (host, port, username, password,
+    database, schema_name), e.g. values a caller got from its own configuration.
+    """
     configure_airbyte_environment()
     from pyairbyte.utils.postgres_copy_cache import CopyPostgresCache
 
-    cache_config = dict(CACHE_CONFIGS[cache_name])
+    cache_config = {**CACHE_CONFIGS[cache_name], **(overrides or {})}
     if connector_name:
         cache_config["table_prefix"] = table_prefix_for(connector_name)
     cache_config["cache_dir"] = settings.project_dir() / "airbyte" / "cache" / cache_name

@@ -24,6 +24,14 @@ from typing import Any
 import yaml
 
 from pyairbyte import settings
+from pyairbyte.errors import ConnectorConfigError
+
+__all__ = [
+    "ConnectorConfig",
+    "ConnectorConfigError",
+    "get_connector_by_name",
+    "load_connector_file",
+]
 
 REQUIRED_KEYS = ("version", "name", "connector_type", "config")
 OPTIONAL_KEYS = (
@@ -39,17 +47,6 @@ NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _VAR_PATTERN = re.compile(r"\$\$\{|\$\{([^}]*)\}")
 _VAR_BODY = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$", re.DOTALL)
 _PLAIN_INT = re.compile(r"^-?(0|[1-9][0-9]*)$")
-
-
-class ConnectorConfigError(ValueError):
-    """A connector YAML is invalid. The message names the file, the field and the fix."""
-
-    def __init__(self, path: Path | str, field_name: str, problem: str, fix: str):
-        self.path = str(path)
-        self.field = field_name
-        self.problem = problem
-        self.fix = fix
-        super().__init__(f"{self.path}: field '{field_name}': {problem}. Fix: {fix}")
 
 
 @dataclass(frozen=True)
@@ -87,6 +84,7 @@ def _interpolate_string(value: str, path: Path, field_name: str, used: set[str])
             )
         name, default = body.group(1), body.group(2)
         used.add(name)
+        # The YAML names the variable, so there is no typed setting for it: read env directly.
         env_value = os.environ.get(name)
         if env_value is not None:
             return env_value

@@ -17,6 +17,8 @@ numeric(39,0); FLOAT real; DOUBLE double precision; DECIMAL(p,s) numeric(p,s); V
 text; BLOB bytea; DATE date; TIME time; TIMESTAMP (any unit) timestamp; TIMESTAMP WITH TIME ZONE
 timestamptz; INTERVAL interval; UUID uuid; JSON, lists, structs, maps, arrays jsonb.
 
+Settings (`pyairbyte.settings.db_bridge_settings()`):
+
 | env var                  | default |
 |--------------------------|---------|
 | DB_BRIDGE_BATCH_SIZE     | 10000   |
@@ -29,7 +31,8 @@ import datetime as dt
 import re
 from pathlib import Path
 
-from pyairbyte.settings import env_int
+from pyairbyte import settings
+from pyairbyte.errors import DBBridgeError
 from pyairbyte.utils._pg_copy import (
     NULL,
     PgColumn,
@@ -42,8 +45,7 @@ from pyairbyte.utils._pg_copy import (
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
-class DBBridgeError(RuntimeError):
-    pass
+__all__ = ["DBBridgeError", "PyAirbyteDBBridge", "map_duckdb_column"]
 
 
 def _duck_ident(name: str) -> str:
@@ -114,7 +116,7 @@ def map_duckdb_column(name: str, data_type: str) -> tuple[str, str, object]:
 
 class PyAirbyteDBBridge:
     def __init__(self, batch_size: int | None = None):
-        self.batch_size = batch_size or env_int("DB_BRIDGE_BATCH_SIZE", 10_000)
+        self.batch_size = batch_size or settings.db_bridge_settings().batch_size
         self.last_copy: dict | None = None
 
     def copy_duckdb_to_postgres(

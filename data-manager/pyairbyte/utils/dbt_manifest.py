@@ -10,20 +10,18 @@ A file lock keeps code servers that start together from parsing into the same ta
 from __future__ import annotations
 
 import fcntl
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 from pyairbyte import settings
+from pyairbyte.errors import DbtManifestError
+
+__all__ = ["DbtManifestError", "ensure_manifest", "is_stale", "manifest_path"]
 
 _SOURCE_DIRS = ("models", "macros", "tests", "seeds", "snapshots", "analyses")
 _SOURCE_FILES = ("dbt_project.yml", "packages.yml", "dependencies.yml")
-
-
-class DbtManifestError(RuntimeError):
-    pass
 
 
 def dbt_executable() -> str:
@@ -76,12 +74,19 @@ def ensure_manifest(project_dir: Path | None = None, force: bool = False) -> Pat
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not force and not is_stale(project_dir):  # another process parsed meanwhile
             return manifest
-        env = {**os.environ, "DBT_PROFILES_DIR": str(settings.dbt_profiles_dir())}
-        env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+        # Flags rather than env: dbt inherits this process's environment unchanged.
         result = subprocess.run(
-            [dbt_executable(), "parse", "--project-dir", str(project_dir), "--quiet"],
+            [
+                dbt_executable(),
+                "--quiet",
+                "--no-send-anonymous-usage-stats",
+                "parse",
+                "--project-dir",
+                str(project_dir),
+                "--profiles-dir",
+                str(settings.dbt_profiles_dir()),
+            ],
             cwd=project_dir,
-            env=env,
             capture_output=True,
             text=True,
             check=False,

@@ -10,6 +10,12 @@ Events are handed out oldest first (by id); `bulk_write_events` numbers them in 
 Lifecycle: pending -> processing (attempts + 1) -> processed | failed; failed events are picked up
 again by `get_unprocessed_or_failed_events` until they reach `max_attempts`.
 
+Results are plain values (`WrittenEvent`, `BulkWriteResult`, event dicts). A database failure
+raises `pyairbyte.errors.EventStoreError` (with the counts of what was committed, for bulk
+writes), and an unknown event id `EventNotFoundError`; bad input raises ValueError.
+
+Settings come from `pyairbyte.settings.event_store_settings()`:
+
 | env var                     | default       | meaning                                        |
 |-----------------------------|---------------|------------------------------------------------|
 | POSTGRES_*                  | see settings  | the database (pyairbyte.settings)              |
@@ -23,14 +29,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 
+import psycopg2
 from psycopg2 import sql
 from psycopg2.extras import Json, RealDictCursor, execute_values
 
-from pyairbyte.settings import env_int
+from pyairbyte import settings
+from pyairbyte.errors import EventNotFoundError, EventStoreError
 from pyairbyte.utils._pg_copy import _lock_key, check_identifier, connect_postgres
 
 STATUSES = ("pending", "processing", "processed", "failed")
@@ -39,10 +47,22 @@ MAX_ERROR_CHARS = 4000
 _ensured: set[tuple] = set()  # (dsn, schema) pairs whose table exists, to skip the DDL
 
 
+@dataclass(frozen=True)
+class WrittenEvent:
+    event_id: int
+    created: bool  # False for a duplicate; event_id is then the id of the event already stored
+
+
+@dataclass(frozen=True)
+class BulkWriteResult:
+    events_created: int
+    duplicates_skipped: int
+    total: int
+    batches: int
+
+
 def event_store_schema() -> str:
-    return check_identifier(
-        os.environ.get("EVENT_STORE_SCHEMA", "event_store"), "EVENT_STORE_SCHEMA"
-    )
+    return check_identifier(settings.event_store_settings().schema_name, "EVENT_STORE_SCHEMA")
 
 
 def _events_table():
@@ -104,10 +124,18 @@ def ensure_event_store(conn) -> None:
 
 @contextmanager
 def _connection():
-    conn = connect_postgres()
+    """A connection to the event store; a database failure becomes EventStoreError."""
+    try:
+        conn = connect_postgres()
+    except psycopg2.Error as exc:
+        raise EventStoreError(f"cannot connect to the event store's PostgreSQL: {exc}") from exc
     try:
         ensure_event_store(conn)
         yield conn
+    except psycopg2.Error as exc:
+        raise EventStoreError(
+            f"event store {event_store_schema()}.events: {type(exc).__name__}: {exc}".strip()
+        ) from exc
     finally:
         conn.close()
 
@@ -124,12 +152,8 @@ def _validate_event(event_type, event_data, where: str) -> None:
         ) from None
 
 
-def write_event(event_type: str, event_data) -> dict:
-    """Store one event; a duplicate of an existing event is not stored again.
-
-    Returns {status: "success", event_id, created}; `created` is False for a duplicate, and
-    `event_id` is then the id of the event already stored.
-    """
+def write_event(event_type: str, event_data) -> WrittenEvent:
+    """Store one event; a duplicate of an existing event is not stored again."""
     _validate_event(event_type, event_data, "write_event")
     event_hash = _create_event_hash(event_type, event_data)
     with _connection() as conn, conn.cursor() as cur:
@@ -149,20 +173,21 @@ def write_event(event_type: str, event_data) -> dict:
             )
             row = cur.fetchone()
         conn.commit()
-    return {"status": "success", "event_id": row[0], "created": created}
+    return WrittenEvent(event_id=row[0], created=created)
 
 
-def bulk_write_events(events_to_insert: list[Mapping], batch_size: int | None = None) -> dict:
+def bulk_write_events(
+    events_to_insert: list[Mapping], batch_size: int | None = None
+) -> BulkWriteResult:
     """Insert many events in batches, skipping duplicates (in the input or already stored).
 
     Each item is {"event_type": str, "event_data": <JSON-serialisable>}. All items are validated
     before anything is written; a bad item raises ValueError naming its index and field.
 
-    Returns {status, events_created, duplicates_skipped, total, batches}. A database error
-    returns status "error" with `error`; batches committed before it stay (rerunning is safe,
-    since duplicates are skipped).
+    A database error raises EventStoreError whose `events_created` and `batches` count the
+    batches committed before it; those stay (rerunning is safe, since duplicates are skipped).
     """
-    batch_size = batch_size or env_int("EVENT_STORE_BATCH_SIZE", 1000)
+    batch_size = batch_size or settings.event_store_settings().batch_size
     if not isinstance(events_to_insert, list | tuple):
         raise ValueError(
             f"bulk_write_events: events_to_insert must be a list of dicts, got "
@@ -189,8 +214,8 @@ def bulk_write_events(events_to_insert: list[Mapping], batch_size: int | None = 
     take_ids = sql.SQL(
         "select nextval(pg_get_serial_sequence(%s, 'id')) from generate_series(1, %s)"
     )
-    try:
-        with _connection() as conn:
+    with _connection() as conn:
+        try:
             insert_sql = insert.as_string(conn)
             table_name = _events_table().as_string(conn)
             for start in range(0, len(unique), batch_size):
@@ -212,22 +237,16 @@ def bulk_write_events(events_to_insert: list[Mapping], batch_size: int | None = 
                 conn.commit()
                 created += len(inserted)
                 batches += 1
-    except Exception as exc:  # reported, not raised: the caller (an asset) decides what to do
-        return {
-            "status": "error",
-            "error": f"{type(exc).__name__}: {exc}".strip(),
-            "events_created": created,
-            "duplicates_skipped": None,
-            "total": total,
-            "batches": batches,
-        }
-    return {
-        "status": "success",
-        "events_created": created,
-        "duplicates_skipped": total - created,
-        "total": total,
-        "batches": batches,
-    }
+        except psycopg2.Error as exc:
+            raise EventStoreError(
+                f"bulk_write_events failed after {batches} committed batches "
+                f"({created} events created): {type(exc).__name__}: {exc}".strip(),
+                events_created=created,
+                batches=batches,
+            ) from exc
+    return BulkWriteResult(
+        events_created=created, duplicates_skipped=total - created, total=total, batches=batches
+    )
 
 
 _EVENT_COLUMNS = sql.SQL(
@@ -243,7 +262,7 @@ def get_unprocessed_or_failed_events(
 
     Oldest first. Events being processed or already processed are never returned.
     """
-    max_attempts = max_attempts or env_int("EVENT_STORE_MAX_ATTEMPTS", 5)
+    max_attempts = max_attempts or settings.event_store_settings().max_attempts
     query = sql.SQL(
         "select {cols} from {table} where event_type = %s "
         "and (status = 'pending' or (status = 'failed' and attempts < %s)) order by id"
@@ -301,7 +320,9 @@ def _finish(event_id, status, error, response_status_code, response_body) -> dic
         row = cur.fetchone()
         conn.commit()
     if row is None:
-        raise LookupError(f"event {event_id} does not exist in {event_store_schema()}.events")
+        raise EventNotFoundError(
+            f"event {event_id} does not exist in {event_store_schema()}.events"
+        )
     return dict(row)
 
 

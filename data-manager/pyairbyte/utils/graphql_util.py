@@ -4,11 +4,17 @@
 
 - Auth: the admin secret is sent as `x-hasura-admin-secret`; otherwise a bearer token as
   `Authorization: Bearer ...`; neither if both are empty.
-- Retries with exponential backoff on connection errors (including connect timeouts) and on
-  HTTP 5xx. A read timeout is not retried: the server may already have applied a mutation.
+- Retries go through a `requests.Session` with urllib3's `Retry` mounted on it: connection
+  errors (including connect timeouts) and HTTP 5xx are retried with exponential backoff
+  (urllib3's: no wait before the first retry, then backoff, 2 x backoff, ...). A read timeout or
+  a connection dropped mid-response is not retried: the server may already have applied a
+  mutation.
 - Raises `GraphQLQueryError` when a 200 response carries GraphQL `errors`,
   `GraphQLTimeoutError` on a read timeout, and `GraphQLRequestError` for other HTTP failures
-  (4xx, 5xx after the last retry, unreachable server, a body that is not JSON).
+  (4xx, 5xx after the last retry, unreachable server, a body that is not JSON); all are
+  defined in `pyairbyte.errors`.
+
+Arguments left None come from `pyairbyte.settings.graphql_settings()`:
 
 | env var                      | default                         |
 |------------------------------|---------------------------------|
@@ -22,55 +28,58 @@
 
 from __future__ import annotations
 
-import os
-import time
-
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from pyairbyte import settings
+from pyairbyte.errors import (
+    GraphQLQueryError,
+    GraphQLRequestError,
+    GraphQLTimeoutError,
+    GraphQLUtilError,
+)
+
+__all__ = [
+    "GraphQLQueryError",
+    "GraphQLRequestError",
+    "GraphQLTimeoutError",
+    "GraphQLUtilError",
+    "query_graphql_api",
+    "retrying_session",
+]
 
 _BODY_EXCERPT = 300
-
-
-class GraphQLUtilError(Exception):
-    """Base class of the errors raised by query_graphql_api."""
-
-
-class GraphQLRequestError(GraphQLUtilError):
-    """The HTTP request failed (unreachable, 4xx, 5xx after retries, or not JSON)."""
-
-    def __init__(self, message: str, status_code: int | None = None):
-        super().__init__(message)
-        self.status_code = status_code
-
-
-class GraphQLTimeoutError(GraphQLRequestError):
-    """No response within the timeout."""
-
-
-class GraphQLQueryError(GraphQLUtilError):
-    """The server answered, but the response has GraphQL `errors`."""
-
-    def __init__(self, errors: list, data=None):
-        messages = "; ".join(
-            str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors
-        )
-        super().__init__(f"GraphQL query failed: {messages}")
-        self.errors = errors
-        self.data = data
-
-
-def _env_number(name: str, default: float, kind=float):
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        return kind(value)
-    except ValueError:
-        raise ValueError(f"env {name}={value!r} is not a number; set e.g. {default}") from None
 
 
 def _excerpt(text: str) -> str:
     text = text.strip()
     return text if len(text) <= _BODY_EXCERPT else text[:_BODY_EXCERPT] + "..."
+
+
+def retrying_session(max_retries: int, backoff_seconds: float) -> requests.Session:
+    """A session that retries connection failures and 5xx answers, but never a read error."""
+    retry = Retry(
+        total=max_retries,
+        connect=max_retries,
+        status=max_retries,
+        read=False,  # re-raise a read timeout at once instead of retrying it
+        other=0,
+        status_forcelist=range(500, 600),
+        allowed_methods=None,  # GraphQL is always POST
+        backoff_factor=backoff_seconds,
+        raise_on_status=False,  # hand back the last 5xx, so its status and body are reported
+    )
+    session = requests.Session()
+    adapter = HTTPAdapter(max_retries=retry)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def _attempts(response: requests.Response) -> int:
+    retries = getattr(response.raw, "retries", None)
+    return len(retries.history) + 1 if retries is not None else 1
 
 
 def query_graphql_api(
@@ -89,18 +98,13 @@ def query_graphql_api(
     """POST a GraphQL query; returns the response JSON. Arguments left None come from env."""
     if not isinstance(query, str) or not query.strip():
         raise ValueError("query_graphql_api: query must be a non-empty GraphQL document string")
-    endpoint = endpoint or os.environ.get(
-        "HASURA_GRAPHQL_ENDPOINT", "http://localhost:8080/v1/graphql"
-    )
-    if admin_secret is None:
-        admin_secret = os.environ.get("HASURA_GRAPHQL_ADMIN_SECRET", "")
-    if bearer_token is None:
-        bearer_token = os.environ.get("HASURA_GRAPHQL_BEARER_TOKEN", "")
-    timeout = timeout if timeout is not None else _env_number("GRAPHQL_TIMEOUT_SECONDS", 30.0)
-    if max_retries is None:
-        max_retries = _env_number("GRAPHQL_MAX_RETRIES", 3, int)
-    if backoff_seconds is None:
-        backoff_seconds = _env_number("GRAPHQL_BACKOFF_SECONDS", 0.5)
+    defaults = settings.graphql_settings()
+    endpoint = endpoint or defaults.endpoint
+    admin_secret = defaults.admin_secret if admin_secret is None else admin_secret
+    bearer_token = defaults.bearer_token if bearer_token is None else bearer_token
+    timeout = defaults.timeout_seconds if timeout is None else timeout
+    max_retries = defaults.max_retries if max_retries is None else max_retries
+    backoff_seconds = defaults.backoff_seconds if backoff_seconds is None else backoff_seconds
 
     request_headers = {"Content-Type": "application/json", "Accept": "application/json"}
     if admin_secret:
@@ -112,10 +116,9 @@ def query_graphql_api(
     if operation_name:
         payload["operationName"] = operation_name
 
-    attempt = 0
-    while True:
+    with retrying_session(max_retries, backoff_seconds) as session:
         try:
-            response = requests.post(
+            response = session.post(
                 endpoint, json=payload, headers=request_headers, timeout=timeout
             )
         except requests.exceptions.ReadTimeout:
@@ -124,26 +127,19 @@ def query_graphql_api(
                 "(GRAPHQL_TIMEOUT_SECONDS); not retried, since a mutation may have been applied"
             ) from None
         except requests.exceptions.ConnectionError as exc:  # includes ConnectTimeout
-            failure, status = f"cannot reach GraphQL endpoint {endpoint}: {exc}", None
-        else:
-            if response.status_code < 500:
-                return _parse(response, endpoint)
-            failure = (
-                f"GraphQL endpoint {endpoint} answered HTTP {response.status_code}: "
-                f"{_excerpt(response.text)}"
-            )
-            status = response.status_code
-        if attempt >= max_retries:
-            raise GraphQLRequestError(f"{failure} (after {attempt + 1} attempts)", status)
-        time.sleep(backoff_seconds * 2**attempt)
-        attempt += 1
+            raise GraphQLRequestError(
+                f"cannot reach GraphQL endpoint {endpoint}: {exc} "
+                f"(after {max_retries + 1} attempts)"
+            ) from None
+        return _parse(response, endpoint)
 
 
 def _parse(response: requests.Response, endpoint: str) -> dict:
     if response.status_code >= 400:
+        retried = f" (after {_attempts(response)} attempts)" if response.status_code >= 500 else ""
         raise GraphQLRequestError(
             f"GraphQL endpoint {endpoint} answered HTTP {response.status_code}: "
-            f"{_excerpt(response.text)}",
+            f"{_excerpt(response.text)}{retried}",
             response.status_code,
         )
     try:

@@ -29,7 +29,10 @@ Dates and times are read as ISO 8601 text (CONVERT style 126/127), which Postgre
 exactly. Other types (geography, geometry, hierarchyid, ...) fail that table with an error
 naming the column.
 
-Returns {status, tables_synced, rows: {table: n}, error, failed_tables, cache_schema}.
+Returns {table: rows copied}; if any table failed, `pyairbyte.errors.DatabaseSyncError` names
+each one after all were attempted (as in mysql_sync).
+
+Arguments left None come from `pyairbyte.settings.mssql_settings()`:
 
 | env var               | default |
 |-----------------------|---------|
@@ -44,11 +47,11 @@ Returns {status, tables_synced, rows: {table: n}, error, failed_tables, cache_sc
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from pyairbyte.settings import env_int
+from pyairbyte import settings
+from pyairbyte.errors import SourceTableNotFoundError
 from pyairbyte.utils._pg_copy import (
     ColumnPlan,
     PgColumn,
@@ -130,7 +133,7 @@ def split_table_name(name: str) -> tuple[str, str]:
     return (schema or "dbo", table)
 
 
-def _connect_mssql(server, port, user, password, database):
+def _connect_mssql(server, port, user, password, database, login_timeout):
     import pymssql
 
     return pymssql.connect(
@@ -139,7 +142,7 @@ def _connect_mssql(server, port, user, password, database):
         user=user,
         password=password,
         database=database,
-        login_timeout=env_int("MSSQL_LOGIN_TIMEOUT", 10),
+        login_timeout=login_timeout,
         charset="UTF-8",
     )
 
@@ -154,7 +157,9 @@ def _read_columns(conn, schema: str, table: str) -> tuple[list[MssqlColumn], lis
     )
     rows = cur.fetchall()
     if not rows:
-        raise LookupError(f"table {schema}.{table} not found in the SQL Server database")
+        raise SourceTableNotFoundError(
+            f"table {schema}.{table} not found in the SQL Server database"
+        )
     cur.execute(
         "SELECT k.COLUMN_NAME FROM INFORMATION_SCHEMA.TABLE_CONSTRAINTS c "
         "JOIN INFORMATION_SCHEMA.KEY_COLUMN_USAGE k ON k.CONSTRAINT_NAME = c.CONSTRAINT_NAME "
@@ -198,8 +203,12 @@ def sync_mssql_tables(
     password: str | None = None,
     table_prefix: str = "",
     batch_size: int | None = None,
-) -> dict:
-    """Copy `tables` of SQL Server `database` on `server` into PostgreSQL `cache_schema`."""
+) -> dict[str, int]:
+    """Copy `tables` of SQL Server `database` on `server` into PostgreSQL `cache_schema`.
+
+    Returns the rows copied per table; raises DatabaseSyncError after trying them all if any
+    failed.
+    """
     if isinstance(tables, str) or not tables or not all(isinstance(t, str) and t for t in tables):
         raise ValueError(
             f"sync_mssql_tables: tables must be a non-empty list of table names, got {tables!r}"
@@ -207,14 +216,15 @@ def sync_mssql_tables(
     check_identifier(cache_schema, "cache_schema")
     for name in tables:
         check_identifier(table_prefix + split_table_name(name)[1], "target table name")
-    port = port or env_int("MSSQL_PORT", 1433)
-    user = user if user is not None else os.environ.get("MSSQL_USER", "sa")
-    password = password if password is not None else os.environ.get("MSSQL_PASSWORD", "")
-    batch_size = batch_size or env_int("MSSQL_SYNC_BATCH_SIZE", 10_000)
+    defaults = settings.mssql_settings()
+    port = port or defaults.port
+    user = defaults.user if user is None else user
+    password = defaults.password if password is None else password
+    batch_size = batch_size or defaults.batch_size
 
     def copy_one(pg, name: str) -> int:
         schema, table = split_table_name(name)
-        conn = _connect_mssql(server, port, user, password, database)
+        conn = _connect_mssql(server, port, user, password, database, defaults.login_timeout)
         try:
             columns, primary_key = _read_columns(conn, schema, table)
             plans = [map_mssql_column(c) for c in columns]

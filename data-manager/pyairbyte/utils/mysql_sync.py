@@ -28,8 +28,11 @@ avoids parsing and re-formatting them in Python. Type mapping (MySQL -> PostgreS
 Other types (spatial types, ...) fail that table with an error naming the column. Table and
 column names are kept exactly (quoted identifiers). The source primary key is recreated.
 
-Returns {status, tables_synced, rows: {table: n}, error, failed_tables: {table: error},
-cache_schema}. Every table is attempted; status is "error" if any failed.
+Returns {table: rows copied}. Every table is attempted; if any failed, a
+`pyairbyte.errors.DatabaseSyncError` names each one (`failed_tables`) and carries the rows of
+the tables that were copied (`rows`). A missing table fails with `SourceTableNotFoundError`.
+
+Arguments left None come from `pyairbyte.settings.mysql_settings()`:
 
 | env var               | default   |
 |-----------------------|-----------|
@@ -42,12 +45,12 @@ cache_schema}. Every table is attempted; status is "error" if any failed.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from pyairbyte.settings import env_int
+from pyairbyte import settings
+from pyairbyte.errors import SourceTableNotFoundError
 from pyairbyte.utils._pg_copy import (
     NULL,
     ColumnPlan,
@@ -187,9 +190,13 @@ def _read_columns(conn, database: str, table: str) -> tuple[list[SourceColumn], 
         )
         rows = cur.fetchall()
         if not rows:
-            raise LookupError(f"table {table!r} not found in MySQL database {database!r}")
+            raise SourceTableNotFoundError(
+                f"table {table!r} not found in MySQL database {database!r}"
+            )
         json_columns: set[str] = set()
-        try:  # MariaDB stores JSON as LONGTEXT with a json_valid() check constraint
+        # MariaDB stores JSON as LONGTEXT with a json_valid() check constraint. MySQL reports
+        # JSON as DATA_TYPE json, and its CHECK_CONSTRAINTS has no TABLE_NAME column to ask.
+        if "mariadb" in conn.get_server_info().lower():
             cur.execute(
                 "SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS "
                 "WHERE CONSTRAINT_SCHEMA = %s AND TABLE_NAME = %s",
@@ -199,8 +206,6 @@ def _read_columns(conn, database: str, table: str) -> tuple[list[SourceColumn], 
                 match = _JSON_CHECK.match(clause.strip())
                 if match:
                     json_columns.add(match.group(1).replace("``", "`"))
-        except Exception:  # MySQL 8 has no TABLE_NAME there, and reports JSON as DATA_TYPE json
-            pass
         cur.execute(
             "SELECT COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE WHERE TABLE_SCHEMA = %s "
             "AND TABLE_NAME = %s AND CONSTRAINT_NAME = 'PRIMARY' ORDER BY ORDINAL_POSITION",
@@ -265,10 +270,11 @@ def sync_mysql_tables(
     password: str | None = None,
     table_prefix: str = "",
     batch_size: int | None = None,
-) -> dict:
+) -> dict[str, int]:
     """Copy `tables` of MySQL `database` on `server` into PostgreSQL `cache_schema`.
 
-    Each target table is named `table_prefix + table` and is replaced atomically.
+    Each target table is named `table_prefix + table` and is replaced atomically. Returns the
+    rows copied per table; raises DatabaseSyncError after trying them all if any failed.
     """
     if isinstance(tables, str) or not tables or not all(isinstance(t, str) and t for t in tables):
         raise ValueError(
@@ -277,13 +283,14 @@ def sync_mysql_tables(
     check_identifier(cache_schema, "cache_schema")
     for table in tables:
         check_identifier(table_prefix + table, "target table name")
+    defaults = settings.mysql_settings()
     mysql_kwargs = {
         "server": server,
-        "port": port or env_int("MYSQL_PORT", 3306),
-        "user": user if user is not None else os.environ.get("MYSQL_USER", "root"),
-        "password": password if password is not None else os.environ.get("MYSQL_PASSWORD", ""),
+        "port": port or defaults.port,
+        "user": defaults.user if user is None else user,
+        "password": defaults.password if password is None else password,
     }
-    batch_size = batch_size or env_int("MYSQL_SYNC_BATCH_SIZE", 10_000)
+    batch_size = batch_size or defaults.batch_size
 
     def copy_one(pg, table: str) -> int:
         return _sync_table(

@@ -1,10 +1,11 @@
 """Sync one connector with PyAirbyte straight into the PostgreSQL cache (the guide's Pattern 1).
 
 `sync_connector` never raises for a bad YAML or a failing source: like the guide, it returns a
-result dict and the calling asset decides to raise. Nothing is written to the database before
-the YAML is valid, the requested streams exist and the source's `check` passes. A failed read
-leaves the tables of the previous successful sync as they were (PyAirbyte loads into temporary
-tables and only then appends, swaps or merges).
+result dict and the calling asset decides to raise. It is the one util with a result dict (the
+guide's API); the errors it reports are those of `pyairbyte.errors` or the source's own.
+Nothing is written to the database before the YAML is valid, the requested streams exist and
+the source's `check` passes. A failed read leaves the tables of the previous successful sync as
+they were (PyAirbyte loads into temporary tables and only then appends, swaps or merges).
 """
 
 from __future__ import annotations
@@ -13,23 +14,18 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from pyairbyte.errors import PyAirbyteUtilsError, SyncError
 from pyairbyte.utils.airbyte_env import configure_airbyte_environment, connector_install_root
 from pyairbyte.utils.common_cache import DEFAULT_CACHE_SCHEMA, get_cache
-from pyairbyte.utils.connector_config import (
-    ConnectorConfig,
-    ConnectorConfigError,
-    get_connector_by_name,
-)
+from pyairbyte.utils.connector_config import ConnectorConfig, get_connector_by_name
 
 if TYPE_CHECKING:
     from airbyte import Source
     from airbyte.caches import PostgresCache
 
+__all__ = ["SyncError", "build_source", "describe_error", "sync_connector"]
+
 log = logging.getLogger(__name__)
-
-
-class SyncError(RuntimeError):
-    """A sync failed for a reason the user can act on (the message says which)."""
 
 
 def build_source(connector: ConnectorConfig) -> Source:
@@ -128,9 +124,7 @@ def sync_connector(
             for stream in streams
         }
         outcome["status"] = "success"
-    except ConnectorConfigError as exc:
-        outcome["error"] = str(exc)
-    except SyncError as exc:
+    except PyAirbyteUtilsError as exc:  # ours (bad YAML, unknown stream, bad setting, ...)
         outcome["error"] = str(exc)
     except Exception as exc:  # the source's or PyAirbyte's error, reported to the asset
         log.exception("sync of %s failed", connector_name)

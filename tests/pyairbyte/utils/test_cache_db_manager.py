@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from psycopg2 import sql
 
-from pyairbyte.utils.cache_db_manager import PyAirbyteCacheDBManager
+from pyairbyte.errors import CacheCleanupError
+from pyairbyte.utils.cache_db_manager import CleanupResult, PyAirbyteCacheDBManager
 
 EVIL = 'x"; drop schema victim cascade; --'
 
@@ -87,20 +88,18 @@ def test_listing_counts_and_sizes(cache, cache_schema):
 
 def test_cleanup_connector_tables_by_prefix_and_its_state(cache, cache_schema, pg_conn):
     dry = cache.cleanup_connector_tables("next-erp", dry_run=True)
-    assert dry["tables_dropped"] == ["next_erp_orders", "next_erp_users"]
+    assert dry.tables_dropped == ["next_erp_orders", "next_erp_users"]
     assert cache.table_exists("next_erp_users")
 
     result = cache.cleanup_connector_tables("next-erp")
 
-    assert result == {
-        "status": "success",
-        "schema": cache_schema,
-        "prefix": "next_erp_",
-        "tables_dropped": ["next_erp_orders", "next_erp_users"],
-        "state_rows_deleted": 2,
-        "dry_run": False,
-        "error": None,
-    }
+    assert result == CleanupResult(
+        schema=cache_schema,
+        prefix="next_erp_",
+        tables_dropped=["next_erp_orders", "next_erp_users"],
+        state_rows_deleted=2,
+        dry_run=False,
+    )
     assert cache.list_tables() == sorted(["_airbyte_state", "faker_users", "next_erpxusers", EVIL])
     with pg_conn.cursor() as cur:
         cur.execute(
@@ -120,13 +119,13 @@ def test_cleanup_reports_dependent_views_and_drops_nothing(cache, cache_schema, 
                 sql.Identifier(cache_schema, "v_users"), sql.Identifier(cache_schema, "faker_users")
             )
         )
-    result = cache.cleanup_connector_tables("faker")
-    assert result["status"] == "error"
-    assert "DependentObjectsStillExist" in result["error"] and "v_users" in result["error"]
+    with pytest.raises(CacheCleanupError) as failure:
+        cache.cleanup_connector_tables("faker")
+    message = str(failure.value)
+    assert "DependentObjectsStillExist" in message and "v_users" in message
+    assert "nothing was dropped" in message and "cascade=True" in message
     assert cache.table_exists("faker_users")
-    assert cache.cleanup_connector_tables("faker", cascade=True)["tables_dropped"] == [
-        "faker_users"
-    ]
+    assert cache.cleanup_connector_tables("faker", cascade=True).tables_dropped == ["faker_users"]
 
 
 def test_hostile_table_name_is_harmless(cache, cache_schema, pg_conn):
@@ -142,8 +141,8 @@ def test_hostile_table_name_is_harmless(cache, cache_schema, pg_conn):
     # The same string as a schema name and as a prefix.
     hostile = PyAirbyteCacheDBManager(EVIL)
     assert hostile.list_tables() == []
-    assert hostile.cleanup_tables_by_prefix(EVIL)["tables_dropped"] == []
-    assert cache.cleanup_tables_by_prefix('x"')["status"] == "success"
+    assert hostile.cleanup_tables_by_prefix(EVIL).tables_dropped == []
+    assert cache.cleanup_tables_by_prefix('x"').tables_dropped == []
     with pytest.raises(Exception, match="does not exist"):
         cache.truncate_table(EVIL)
     assert _victim_intact(pg_conn)

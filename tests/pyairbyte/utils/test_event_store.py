@@ -30,20 +30,20 @@ def test_bulk_write_10k_with_10_percent_duplicates_counts_exactly(event_schema, 
 
     result = es.bulk_write_events(events, batch_size=1000)
 
-    assert result["status"] == "success"
-    assert result["events_created"] == 9000
-    assert result["duplicates_skipped"] == 1000
+    assert result == es.BulkWriteResult(
+        events_created=9000, duplicates_skipped=1000, total=10_000, batches=9
+    )
     assert _count(pg_conn, event_schema) == 9000
     assert _count(pg_conn, event_schema, "status = 'pending' and attempts = 0") == 9000
 
     again = es.bulk_write_events(events)
-    assert (again["events_created"], again["duplicates_skipped"]) == (0, 10_000)
+    assert (again.events_created, again.duplicates_skipped) == (0, 10_000)
     assert _count(pg_conn, event_schema) == 9000
 
 
 def test_events_are_numbered_and_handed_out_in_input_order(event_schema):
     events = [{"event_type": "T", "event_data": {"n": n}} for n in (5, 3, 9, 1, 3, 7)]
-    assert es.bulk_write_events(events, batch_size=2)["events_created"] == 5
+    assert es.bulk_write_events(events, batch_size=2).events_created == 5
     selected = es.get_unprocessed_or_failed_events("T")
     assert [e["event_data"]["n"] for e in selected] == [5, 3, 9, 1, 7]
 
@@ -52,8 +52,8 @@ def test_same_data_under_another_event_type_is_a_different_event(event_schema):
     first = es.write_event("A", {"x": 1})
     dup = es.write_event("A", {"x": 1})
     other = es.write_event("B", {"x": 1})
-    assert first["created"] and not dup["created"] and other["created"]
-    assert dup["event_id"] == first["event_id"] != other["event_id"]
+    assert first.created and not dup.created and other.created
+    assert dup.event_id == first.event_id != other.event_id
 
 
 def test_bad_input_names_the_item_and_writes_nothing(event_schema, pg_conn):
@@ -73,7 +73,8 @@ def _writer(start: int, stop: int, barrier, results) -> None:
     events = [_user_event(i) for i in range(start, stop)]
     barrier.wait(timeout=60)
     try:
-        results.put(es.bulk_write_events(events, batch_size=500))
+        written = es.bulk_write_events(events, batch_size=500)
+        results.put({"status": "success", **vars(written)})
     except Exception as exc:  # reported to the parent, which fails the test
         results.put({"status": "raised", "error": repr(exc)})
 
@@ -108,8 +109,8 @@ def test_two_processes_writing_overlapping_batches(event_schema, pg_conn):
 
 
 def test_unprocessed_or_failed_selection_and_status_updates(event_schema, monkeypatch):
-    ids = [es.write_event("ORDER", {"n": n})["event_id"] for n in range(6)]
-    other_type = es.write_event("INVOICE", {"n": 0})["event_id"]
+    ids = [es.write_event("ORDER", {"n": n}).event_id for n in range(6)]
+    other_type = es.write_event("INVOICE", {"n": 0}).event_id
     pending, processed, failed_once, failed_out, in_flight, failed_twice = ids
 
     assert es.mark_event_processing(processed)["attempts"] == 1
@@ -158,5 +159,5 @@ def test_unprocessed_or_failed_selection_and_status_updates(event_schema, monkey
         "ok",
     )
     assert done["processed_at"] is not None
-    with pytest.raises(LookupError, match="event 999999 does not exist"):
+    with pytest.raises(es.EventNotFoundError, match="event 999999 does not exist"):
         es.mark_event_processed(999_999)

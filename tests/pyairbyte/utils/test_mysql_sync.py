@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import pytest
 
+from pyairbyte.errors import DatabaseSyncError
 from pyairbyte.utils.mysql_sync import SourceColumn, map_mysql_column, sync_mysql_tables
 
 EVERY_TYPE_DDL = """
@@ -186,14 +187,7 @@ def test_every_mapped_type_is_copied_value_exact(mysql_conn, mysql_db, cache_sch
 
     result = sync_mysql_tables("127.0.0.1", mysql_db, ["every_type"], cache_schema)
 
-    assert result == {
-        "status": "success",
-        "tables_synced": 1,
-        "rows": {"every_type": 4},
-        "error": None,
-        "failed_tables": {},
-        "cache_schema": cache_schema,
-    }
+    assert result == {"every_type": 4}
     with pg_conn.cursor() as cur:
         cur.execute(
             """select column_name, case when data_type <> 'numeric' then data_type
@@ -230,7 +224,7 @@ def test_rerun_replaces_instead_of_duplicating(mysql_conn, mysql_db, cache_schem
     table = 'weird "name"; drop'
 
     first = sync_mysql_tables("127.0.0.1", mysql_db, [table], cache_schema, table_prefix="src_")
-    assert first["rows"] == {table: 3}
+    assert first == {table: 3}
     target = f"src_{table}"
     assert _pg_rows(pg_conn, cache_schema, target.replace('"', '""')) == [
         (1, "a"),
@@ -242,7 +236,7 @@ def test_rerun_replaces_instead_of_duplicating(mysql_conn, mysql_db, cache_schem
         cur.execute('delete from `weird "name"; drop` where id = 2')
         cur.execute("update `weird \"name\"; drop` set v = 'C' where id = 3")
     second = sync_mysql_tables("127.0.0.1", mysql_db, [table], cache_schema, table_prefix="src_")
-    assert second["status"] == "success" and second["rows"] == {table: 2}
+    assert second == {table: 2}
     quoted = target.replace('"', '""')
     assert _pg_rows(pg_conn, cache_schema, quoted) == [(1, "a"), (3, "C")]
 
@@ -254,7 +248,7 @@ def test_rerun_replaces_instead_of_duplicating(mysql_conn, mysql_db, cache_schem
     with mysql_conn.cursor() as cur:
         cur.execute("insert into `weird \"name\"; drop` values (4, 'd')")
     third = sync_mysql_tables("127.0.0.1", mysql_db, [table], cache_schema, table_prefix="src_")
-    assert third["status"] == "success", third["error"]
+    assert third == {table: 3}
     with pg_conn.cursor() as cur:
         cur.execute(f'select id, v from "{cache_schema}".v_dep order by id')
         assert cur.fetchall() == [(1, "a"), (3, "C"), (4, "d")]
@@ -262,10 +256,11 @@ def test_rerun_replaces_instead_of_duplicating(mysql_conn, mysql_db, cache_schem
     # Columns changed under a dependent view: a clear error, and the old data stays.
     with mysql_conn.cursor() as cur:
         cur.execute('alter table `weird "name"; drop` add column extra int')
-    fourth = sync_mysql_tables("127.0.0.1", mysql_db, [table], cache_schema, table_prefix="src_")
-    assert fourth["status"] == "error"
-    assert "its columns changed and other objects depend on it" in fourth["error"]
-    assert "v_dep" in fourth["error"]
+    with pytest.raises(DatabaseSyncError) as fourth:
+        sync_mysql_tables("127.0.0.1", mysql_db, [table], cache_schema, table_prefix="src_")
+    assert fourth.value.failed_tables[table].startswith("TableReplaceError: ")
+    assert "its columns changed and other objects depend on it" in str(fourth.value)
+    assert "v_dep" in str(fourth.value)
     assert len(_pg_rows(pg_conn, cache_schema, quoted)) == 3
 
 
@@ -276,16 +271,20 @@ def test_missing_table_and_unsupported_type_fail_alone(mysql_conn, mysql_db, cac
         cur.execute("insert into ok_table values (1)")
         cur.execute("create table geo (id int, p point)")
 
-    result = sync_mysql_tables("127.0.0.1", mysql_db, ["nope", "geo", "ok_table"], cache_schema)
+    with pytest.raises(DatabaseSyncError) as failure:
+        sync_mysql_tables("127.0.0.1", mysql_db, ["nope", "geo", "ok_table"], cache_schema)
 
-    assert result["status"] == "error"
-    assert result["tables_synced"] == 1 and result["rows"] == {"ok_table": 1}
-    assert result["failed_tables"] == {
-        "nope": f"LookupError: table 'nope' not found in MySQL database '{mysql_db}'",
+    result = failure.value
+    assert result.rows == {"ok_table": 1}
+    assert result.failed_tables == {
+        "nope": f"SourceTableNotFoundError: table 'nope' not found in MySQL database '{mysql_db}'",
         "geo": "UnsupportedTypeError: column 'p' has MySQL type 'point', which mysql_sync does "
         "not map to PostgreSQL; leave the table out, or copy a view that casts the column",
     }
-    assert result["error"].startswith(f"from 127.0.0.1:3306/{mysql_db}: nope: LookupError")
+    assert str(result).startswith(
+        f"copying into schema {cache_schema} from 127.0.0.1:3306/{mysql_db}: "
+        "nope: SourceTableNotFoundError"
+    )
 
 
 def test_bad_arguments_are_rejected_before_connecting():
@@ -364,8 +363,7 @@ def test_200k_rows_copy_with_flat_memory(mysql_conn, mysql_db, cache_schema, pg_
     )
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert report["big"]["status"] == "success", report["big"]["error"]
-    assert report["big"]["rows"] == {"big": rows}
+    assert report["big"] == {"big": rows}
     with pg_conn.cursor() as cur:
         cur.execute(
             "select count(*), count(distinct id), sum(amount), max(created) "

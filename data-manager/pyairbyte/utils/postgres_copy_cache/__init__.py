@@ -1,4 +1,4 @@
-"""The platform's lossless, fast PostgreSQL cache for PyAirbyte (issue 5).
+"""The platform's lossless, fast PostgreSQL cache for PyAirbyte.
 
 - `CopyPostgresCache`: a `PostgresCache` subclass; same constructor, tables, `_airbyte_*`
   columns, state tables and write strategies, but records are loaded with COPY (no pandas),

@@ -94,7 +94,7 @@ class BackgroundLoad:
                     self._error = explain_error(cursor, error)
                     return
                 cursor.execute(f"TRUNCATE {STAGE_TABLE}")
-        except BaseException as error:  # noqa: BLE001 -- re-raised in the caller's thread
+        except BaseException as error:  # any error, re-raised in the caller's thread
             self._error = error
 
     def _stop_worker(self) -> None:

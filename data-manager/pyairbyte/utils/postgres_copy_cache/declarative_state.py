@@ -84,10 +84,3 @@ def enable_declarative_state() -> None:
     setattr(execute, _PATCH_MARKER, True)
     execute.__doc__ = "DeclarativeExecutor.execute, passing --state to the source (see module)."
     DeclarativeExecutor.execute = execute
-
-
-def declarative_state_enabled() -> bool:
-    """True once `enable_declarative_state()` has patched this process."""
-    from airbyte._executors.declarative import DeclarativeExecutor
-
-    return bool(getattr(DeclarativeExecutor.execute, _PATCH_MARKER, False))

@@ -8,6 +8,7 @@ from typing import Any
 import psycopg2
 import sqlalchemy
 
+from pyairbyte.errors import CacheLoadError
 from pyairbyte.utils.postgres_copy_cache.background_load import STAGE_TABLE
 from pyairbyte.utils.postgres_copy_cache.types import pg_type_sql
 
@@ -15,8 +16,7 @@ from pyairbyte.utils.postgres_copy_cache.types import pg_type_sql
 _UNTRANSLATABLE_CHARACTER = "22P05"
 
 
-class CacheLoadError(RuntimeError):
-    """Staged records could not be loaded; nothing was written for the stream."""
+__all__ = ["CacheLoadError", "explain_load_error"]
 
 
 def explain_load_error(

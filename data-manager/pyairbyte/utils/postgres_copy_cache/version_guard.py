@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from pyairbyte.errors import UnsupportedAirbyteVersionError
+
+__all__ = ["SUPPORTED_AIRBYTE_VERSION", "UnsupportedAirbyteVersionError", "check_airbyte_version"]
+
 SUPPORTED_AIRBYTE_VERSION = "0.71.3"
-
-
-class UnsupportedAirbyteVersionError(RuntimeError):
-    """The installed `airbyte` package is not the version the lossless cache was built for."""
 
 
 def check_airbyte_version() -> None:
