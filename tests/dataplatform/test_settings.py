@@ -1,0 +1,70 @@
+"""dataplatform.settings: read at call time, defaults as documented, bad values named with a fix."""
+
+from __future__ import annotations
+
+import pytest
+
+from dataplatform import settings
+
+
+def test_defaults_when_nothing_is_set(monkeypatch):
+    for name in (
+        "DAGSTER_GRPC_STARTUP_TIMEOUT",
+        "DAGSTER_INIT_BACKOFF_MAX",
+        "DAGSTER_INIT_LOAD_ERROR_RETRIES",
+        "DAGSTER_GRPC_BIND_HOST",
+        "DAGSTER_INIT_CHILD_OUTPUT",
+        "DAGSTER_WEBSERVER_HOST",
+        "DAGSTER_WEBSERVER_PORT",
+        "SAMPLE_RUN_TIMEOUT",
+        "SAMPLE_API_PORT",
+        "UP_JOBS",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    sup = settings.supervisor()
+    assert (sup.startup_timeout, sup.backoff_max, sup.load_error_retries) == (180.0, 30.0, 2)
+    assert (sup.bind_host, sup.child_output) == ("127.0.0.1", "file")
+    local = settings.local_platform()
+    assert (local.webserver_host, local.webserver_port) == ("127.0.0.1", 3030)
+    up = settings.up()
+    assert (up.run_timeout, up.sample_api_port, up.jobs) == (900.0, 8765, "")
+
+
+def test_env_is_read_at_each_call_not_at_import(monkeypatch):
+    monkeypatch.setenv("DAGSTER_INIT_BACKOFF_MAX", "3")
+    assert settings.supervisor().backoff_max == 3.0
+    monkeypatch.setenv("DAGSTER_INIT_BACKOFF_MAX", "7.5")
+    assert settings.supervisor().backoff_max == 7.5
+    monkeypatch.setenv("DAGSTER_INIT_BACKOFF_MAX", "")  # empty counts as unset
+    assert settings.supervisor().backoff_max == 30.0
+
+
+def test_platform_dir_override_and_default(monkeypatch, tmp_path):
+    monkeypatch.setenv("DATAPLATFORM_PLATFORM_DIR", str(tmp_path / "p"))
+    assert settings.paths().resolved_platform_dir() == (tmp_path / "p").resolve()
+    monkeypatch.delenv("DATAPLATFORM_PLATFORM_DIR")
+    assert settings.paths().resolved_platform_dir().name == "platform"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "read", "fix"),
+    [
+        ("DAGSTER_WEBSERVER_PORT", "http", settings.local_platform, "DAGSTER_WEBSERVER_PORT=3030"),
+        ("DAGSTER_WEBSERVER_PORT", "70000", settings.local_platform, "DAGSTER_WEBSERVER_PORT=3030"),
+        ("SAMPLE_RUN_TIMEOUT", "-1", settings.up, "SAMPLE_RUN_TIMEOUT=900.0"),
+        ("DAGSTER_INIT_CHILD_OUTPUT", "tty", settings.supervisor, "DAGSTER_INIT_CHILD_OUTPUT=file"),
+        (
+            "DAGSTER_INIT_LOAD_ERROR_RETRIES",
+            "two",
+            settings.supervisor,
+            "DAGSTER_INIT_LOAD_ERROR_RETRIES=2",
+        ),
+    ],
+)
+def test_bad_value_names_the_variable_and_the_fix(monkeypatch, name, value, read, fix):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(settings.SettingsError) as err:
+        read()
+    message = str(err.value)
+    assert message.startswith(f"env {name}={value!r}: ")
+    assert f"fix: set e.g. {fix}, or unset it" in message
