@@ -1,4 +1,5 @@
-"""The pure parts of the lifecycle: names, generated SQL/YAML, and the file transaction."""
+"""Generated SQL/YAML against real PostgreSQL and dbt, and the file transaction (names are in
+test_names.py, the pure code generation in test_dbt_codegen.py)."""
 
 from __future__ import annotations
 
@@ -10,57 +11,7 @@ import yaml
 
 from dataplatform.lifecycle import dbt_codegen
 from dataplatform.lifecycle.discovery import DiscoveredStream
-from dataplatform.lifecycle.errors import LifecycleError
 from dataplatform.lifecycle.file_transaction import FileTransaction
-from dataplatform.lifecycle.names import cache_name, check_location_name, quote_ident, snake_case
-
-AWKWARD_NAMES = [
-    "discountPercentage",
-    "availabilityStatus",
-    "unit-price",
-    "Average Sales (%)",
-    "1stPlace",
-    "order",
-    "group",
-    "HTTPStatus",
-    "it's",
-]
-
-
-def test_cache_name_is_pyairbytes_normaliser():
-    from airbyte._util.name_normalizers import LowerCaseNormalizer
-
-    for name in AWKWARD_NAMES:
-        assert cache_name(name) == LowerCaseNormalizer.normalize(name), name
-
-
-@pytest.mark.parametrize(
-    ("name", "snake"),
-    [
-        ("discountPercentage", "discount_percentage"),
-        ("HTTPStatus", "http_status"),
-        ("unit-price", "unit_price"),
-        ("shippedAt", "shipped_at"),
-        ("already_snake", "already_snake"),
-        ("1stPlace", "_1st_place"),
-    ],
-)
-def test_snake_case(name, snake):
-    assert snake_case(name) == snake
-
-
-def test_quote_ident_only_when_needed():
-    assert quote_ident("discountpercentage") == "discountpercentage"
-    assert quote_ident("order") == '"order"'
-    assert quote_ident("_1stplace") == "_1stplace"
-    assert quote_ident('we"ird') == '"we""ird"'
-
-
-@pytest.mark.parametrize("bad", ["Shop", "shop-orders", "1shop", "class", "lib", ""])
-def test_location_names_must_be_python_and_dbt_safe(bad):
-    with pytest.raises(LifecycleError):
-        check_location_name(bad)
-
 
 AWKWARD_STREAM = DiscoveredStream(
     name="line items",
