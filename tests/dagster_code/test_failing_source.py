@@ -33,6 +33,11 @@ def test_http_500_fails_the_sync_and_keeps_previous_tables(
     message = "\n".join(step_failure_messages(result))
     assert "PyAirbyte sync of sample-connector failed" in message
     assert "HTTP Status Code: 500" in message  # the source's own error reaches the user
+    # The asset raised dagster.Failure: the UI shows the sync's metadata on the failed step.
+    (failure,) = [e.step_failure_data for e in result.all_events if e.is_step_failure]
+    failure_metadata = failure.user_failure_data.metadata
+    assert failure_metadata["status"].value == "error"
+    assert "HTTP Status Code: 500" in failure_metadata["error"].value
     # The transform never ran, and every table from the previous sync is intact.
     assert not result.asset_materializations_for_node("transform_sample_product_data")
     assert scalar(pg_conn, "select count(*) from pyairbyte_cache.products") == 30
