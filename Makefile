@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 UV_VERSION := 0.13.9
 
-.PHONY: install manifest lint format check test up down bench lock clean
+.PHONY: install manifest lint format check test test-fast up down bench lock clean
 
 install: $(VENV)/.installed
 
@@ -32,6 +32,11 @@ format: install
 test: install manifest lint
 	$(VENV)/bin/dataplatform check
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The tier that needs no service (no PostgreSQL, no MariaDB, no platform processes), in under a
+# minute: the unit tests of the pure modules and the static checks of the committed files.
+test-fast: install
+	$(PY) -m pytest -q -m "not db and not mysql and not platform and not browser and not slow" $(PYTEST_ARGS)
 
 check: install
 	$(VENV)/bin/dataplatform check

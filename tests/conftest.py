@@ -120,3 +120,22 @@ def sample_api(monkeypatch):
     monkeypatch.setenv("SAMPLE_API_URL", api.url)
     yield api
     api.stop()
+
+
+# Test tiers follow from the fixtures a test uses (pytest resolves the whole closure, so a test
+# asking for `pg_conn` or `cache_schema` needs `pg` too). A new test lands in the right tier
+# without anyone remembering a marker; `slow` is the one marker written by hand.
+TIER_FIXTURES = {
+    "db": {"pg", "cluster"},  # the session database; a private PostgreSQL cluster
+    "mysql": {"mysql_db"},
+    # dagster-init with code servers; `make up`'s whole platform; a platform that reloads
+    "platform": {"supervised", "platform", "running_platform"},
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        for marker, fixtures in TIER_FIXTURES.items():
+            if used & fixtures:
+                item.add_marker(marker)

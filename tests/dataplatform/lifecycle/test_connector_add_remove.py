@@ -304,6 +304,7 @@ def test_add_refuses_bad_input_and_changes_nothing(orders_api, repo_copy, name, 
     assert repo_copy.git_status() == ""
 
 
+@pytest.mark.slow  # runs the connector's check and discover, then verifies
 def test_add_with_a_source_that_fails_check_changes_nothing(orders_api, repo_copy):
     # This time the YAML already sits in external-connectors/ and is found by name
     # (orders_api -> `name: orders-api`), the other way `connector add` takes its connector.
@@ -318,6 +319,7 @@ def test_add_with_a_source_that_fails_check_changes_nothing(orders_api, repo_cop
     assert repo_copy.tree_hash() == before
 
 
+@pytest.mark.slow  # runs the connector's check and discover, then verifies
 def test_add_refuses_a_stream_whose_cache_table_another_connector_owns(orders_api, repo_copy):
     """Every connector writes pyairbyte_cache.<stream>: a second owner of `orders` is refused,
     naming the stream, the table, the connector that owns it and the fix."""
@@ -340,6 +342,7 @@ def test_add_refuses_a_stream_whose_cache_table_another_connector_owns(orders_ap
     assert repo_copy.tree_hash() == before
 
 
+@pytest.mark.slow  # runs the connector's check and discover, then verifies
 def test_add_that_fails_after_writing_rolls_every_file_back(orders_api, repo_copy):
     """The files are written, then verified (locations load, dbt parses): here dbt cannot parse
     the project, so the add is undone and the tree is byte for byte what it was."""

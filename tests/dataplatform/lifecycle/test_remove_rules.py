@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 
+
+@pytest.mark.slow  # verifies that the remaining locations load and dbt parses
 def test_remove_keeps_a_connector_yaml_another_location_uses(repo_copy):
     out = repo_copy.cli("connector", "remove", "sample_product_sync")
     assert out.returncode == 0, out.stdout + out.stderr

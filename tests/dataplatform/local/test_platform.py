@@ -215,6 +215,7 @@ def test_killed_code_server_is_restarted_and_loaded_again(platform):
     assert set(loc.jobs) == LOCATIONS["sample_product_sync"]
 
 
+@pytest.mark.browser
 @pytest.mark.skipif(
     not chromium_path(), reason="chromium not installed (apt-get install -y chromium)"
 )
@@ -242,6 +243,7 @@ def test_ui_in_headless_chromium_shows_loaded_locations_and_the_asset_graph(plat
         page.close()
 
 
+@pytest.mark.browser
 @pytest.mark.skipif(
     not chromium_path(), reason="chromium not installed (apt-get install -y chromium)"
 )
