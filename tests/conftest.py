@@ -19,6 +19,7 @@ import pytest
 
 from dataplatform.local.postgres import LocalPostgres
 from pyairbyte import settings
+from tests.helpers import exported_env
 
 # Fixtures for the other services (MariaDB, a local GraphQL server, a local HTTP API, scratch
 # schemas), shared by the utils tests and the pattern-location tests.
@@ -46,9 +47,6 @@ def _drop_database(admin_kwargs: dict, dbname: str) -> None:
     with conn.cursor() as cur:
         cur.execute(f'drop database if exists "{dbname}" with (force)')
     conn.close()
-
-
-_PG_ENV = ("POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -84,23 +82,15 @@ def pg(project_env) -> settings.PostgresSettings:
             "password": cluster.password,
         }
     _recreate_database(admin, TEST_DB)
-    saved_env = {k: os.environ.get(k) for k in _PG_ENV}
-    os.environ.update(
-        {
-            "POSTGRES_HOST": str(admin["host"]),
-            "POSTGRES_PORT": str(admin["port"]),
-            "POSTGRES_USER": str(admin["user"]),
-            "POSTGRES_PASSWORD": str(admin.get("password") or ""),
-            "POSTGRES_DB": TEST_DB,
-        }
-    )
-    yield settings.postgres_settings()
+    with exported_env(
+        POSTGRES_HOST=admin["host"],
+        POSTGRES_PORT=admin["port"],
+        POSTGRES_USER=admin["user"],
+        POSTGRES_PASSWORD=admin.get("password") or "",
+        POSTGRES_DB=TEST_DB,
+    ):
+        yield settings.postgres_settings()
     _drop_database(admin, TEST_DB)
-    for key, value in saved_env.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
 
 
 @pytest.fixture
@@ -128,8 +118,9 @@ def sample_api(monkeypatch):
 TIER_FIXTURES = {
     "db": {"pg", "cluster"},  # the session database; a private PostgreSQL cluster
     "mysql": {"mysql_db"},
-    # dagster-init with code servers; `make up`'s whole platform; a platform that reloads
-    "platform": {"supervised", "platform", "running_platform"},
+    # dagster-init with code servers; `make up`'s whole platform; a platform that reloads;
+    # and the fault-injection platform
+    "platform": {"supervised", "platform", "running_platform", "fault_platform"},
 }
 
 

@@ -2,6 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+@contextlib.contextmanager
+def exported_env(**values: object) -> Iterator[None]:
+    """Environment variables set for the block (subprocesses see them), then restored.
+
+    For fixtures of any scope; function-scoped ones can use `monkeypatch` directly.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in values.items():
+            patch.setenv(name, str(value))
+        yield
+
 
 def scalar(conn, sql: str, params=None):
     with conn.cursor() as cur:
@@ -26,3 +46,20 @@ def step_failure_messages(result) -> list[str]:
                 messages.append(error.message)
                 error = error.cause
     return messages
+
+
+def platform_script(root: Path, name: str, env: dict[str, str], timeout: float = 300):
+    """One of the repository's platform/ scripts (start.sh, stop.sh, ...) with `env`."""
+    return subprocess.run(
+        ["bash", str(root / "platform" / name)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=root,
+    )
+
+
+def supervisor_status(platform_dir: Path) -> dict:
+    """dagster-init's status file: each location's state and pid."""
+    return json.loads((platform_dir / "run" / "dagster-init.status.json").read_text())

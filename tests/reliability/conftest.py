@@ -19,6 +19,7 @@ import pytest
 from dataplatform.local.sample_api import SampleProductsApi
 from dataplatform.runtime.dagster_graphql import DagsterGraphQL
 from pyairbyte import settings
+from tests.helpers import platform_script, supervisor_status
 from tests.ports import free_code_location_ports, free_port, stop_recorded_processes
 
 ROOT = settings.app_root()
@@ -36,17 +37,10 @@ class FaultPlatform:
     client: DagsterGraphQL
 
     def script(self, name: str, timeout: float = 300) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            ["bash", str(ROOT / "platform" / name)],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            cwd=ROOT,
-        )
+        return platform_script(ROOT, name, self.env, timeout)
 
     def supervisor_status(self) -> dict:
-        return json.loads((self.platform_dir / "run" / "dagster-init.status.json").read_text())
+        return supervisor_status(self.platform_dir)
 
     def code_server_pid(self, location: str = LOCATION) -> int | None:
         return self.supervisor_status()["locations"][location].get("pid")

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.dataplatform.lifecycle.orders_api import OrdersApi
+from tests.helpers import exported_env
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 CONNECTOR_YAML = Path(__file__).with_name("connector") / "orders-api.yaml"
@@ -136,12 +137,6 @@ def repo_copy(tmp_path) -> RepoCopy:
 def orders_api():
     """The shop API, with ORDERS_API_URL / ORDERS_API_KEY exported for the CLI and syncs."""
     api = OrdersApi(API_KEY).start()
-    saved = {k: os.environ.get(k) for k in ("ORDERS_API_URL", "ORDERS_API_KEY")}
-    os.environ.update({"ORDERS_API_URL": api.url, "ORDERS_API_KEY": API_KEY})
-    yield api
+    with exported_env(ORDERS_API_URL=api.url, ORDERS_API_KEY=API_KEY):
+        yield api
     api.stop()
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value

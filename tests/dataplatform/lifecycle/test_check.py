@@ -3,14 +3,13 @@ from the guide's Troubleshooting section, seeded one at a time, is reported with
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from dataplatform.local.sample_api import SampleProductsApi
 from tests.dataplatform.lifecycle.conftest import make_copy
-from tests.helpers import scalar
+from tests.helpers import exported_env, scalar
 
 
 @pytest.fixture(scope="module")
@@ -24,17 +23,12 @@ def products_in_cache(pg):
         if scalar(conn, "select to_regclass('pyairbyte_cache.products') is not null"):
             return
     api = SampleProductsApi().start()
-    saved = os.environ.get("SAMPLE_API_URL")
-    os.environ["SAMPLE_API_URL"] = api.url
     try:
-        result = sync_connector("sample-connector", ["products"])
+        with exported_env(SAMPLE_API_URL=api.url):
+            result = sync_connector("sample-connector", ["products"])
         assert result["status"] == "success", result["error"]
     finally:
         api.stop()
-        if saved is None:
-            os.environ.pop("SAMPLE_API_URL")
-        else:
-            os.environ["SAMPLE_API_URL"] = saved
 
 
 @pytest.fixture(scope="module")

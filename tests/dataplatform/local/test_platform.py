@@ -28,7 +28,7 @@ from dataplatform.runtime.dagster_graphql import DagsterGraphQL
 from dataplatform.runtime.processes import port_is_free
 from pyairbyte import settings
 from tests.dataplatform.local.headless_chromium import HeadlessChromium, chromium_path
-from tests.helpers import rows, scalar
+from tests.helpers import platform_script, rows, scalar, supervisor_status
 from tests.ports import free_code_location_ports, free_port, stop_recorded_processes
 
 ROOT = settings.app_root()
@@ -54,17 +54,10 @@ class Platform:
     runs_before: set[str]  # runs other tests left in the session's run storage
 
     def script(self, name: str, timeout: float = 300) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            ["bash", str(ROOT / "platform" / name)],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            cwd=ROOT,
-        )
+        return platform_script(ROOT, name, self.env, timeout)
 
     def supervisor_status(self) -> dict:
-        return json.loads((self.platform_dir / "run" / "dagster-init.status.json").read_text())
+        return supervisor_status(self.platform_dir)
 
     def pids(self) -> dict[str, int]:
         out = {}
