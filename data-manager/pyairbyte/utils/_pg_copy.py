@@ -1,33 +1,38 @@
 """Shared PostgreSQL plumbing for the table-copy utils (mysql_sync, mssql_sync, db_bridge).
 
-- `connect_postgres()`: a psycopg2 connection from `pyairbyte.settings.postgres_settings()`.
-- `ensure_schema(conn, schema)`: CREATE SCHEMA that is safe when several processes race.
+- `connect_postgres()`: a psycopg 3 connection from `pyairbyte.settings.postgres_settings()`.
+- `ensure_schema(conn, schema)`: CREATE SCHEMA that is safe when several processes race (works
+  on a psycopg 3 or a psycopg2 connection).
 - `replace_table(...)`: streams row batches with COPY into a staging table and swaps it in for the
   target table in the same transaction, so readers see either the old or the new table, never a
   half-loaded one, and a failed load leaves the old table untouched.
-- `format_copy_value(value)`: one Python value as a field of COPY's text format.
+- `format_copy_value(value)`: one Python value as psycopg can write it to COPY (None = NULL).
 - `copy_tables(...)`: the per-table loop shared by mysql_sync and mssql_sync; returns the rows
   per table, or raises `DatabaseSyncError` naming every table that failed.
 
 Column types passed to `replace_table` are SQL type names produced by the callers' own type
-mappings (never user input); identifiers are always quoted with `psycopg2.sql.Identifier`.
+mappings (never user input); identifiers are always quoted with `psycopg.sql.Identifier`.
+
+Why psycopg 3: its `cursor.copy()` with `write_row` formats and escapes the values in C. For
+200k rows (bench/pg_copy.py) that took about 0.8x the time of building COPY text in Python for
+psycopg2's `copy_expert` (0.77 s against 0.95 s); the same bytes through either driver's COPY
+cost the same, so the gain is the formatting. Converters therefore return Python values (None
+for NULL), not COPY text. Other utils (event_store, cache_db_manager) stay on psycopg2.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
-import math
 import uuid
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-import psycopg2
-from psycopg2 import errors as pg_errors
-from psycopg2 import sql
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg import sql
 
 from pyairbyte import settings
 from pyairbyte.errors import DatabaseSyncError, TableReplaceError, UnsupportedTypeError
@@ -38,8 +43,7 @@ __all__ = ["UnsupportedTypeError"]  # re-exported: the syncs and their tests imp
 PG_MAX_IDENTIFIER_BYTES = 63
 
 
-NULL = "\\N"
-_TEXT_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+NULL = None  # what a converter returns for SQL NULL
 
 
 @dataclass(frozen=True)
@@ -55,11 +59,35 @@ class ColumnPlan:
     name: str
     pg_type: str
     select_sql: str  # expression in the source database's SELECT list
-    converter: Callable[[object], str]
+    converter: Callable[[object], object]
 
 
-def connect_postgres():
-    return psycopg2.connect(**settings.postgres_settings().psycopg2_kwargs())
+def raw_value(value):
+    """For source values psycopg writes as they are: text that is already valid PostgreSQL input
+    (numbers, ISO dates), None, or Python numbers, dates, UUIDs and bytes."""
+    return value
+
+
+_AS_IS = (str, bool, int, float, Decimal, dt.datetime, dt.date, dt.time, dt.timedelta, uuid.UUID)
+
+
+def format_copy_value(value):
+    """One Python value as psycopg writes it to COPY: None is NULL, bytes become bytea, objects
+    and lists JSON text; psycopg escapes text itself."""
+    if value is None or isinstance(value, _AS_IS):
+        return value
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    raise TypeError(f"cannot COPY a value of type {type(value).__name__}: {value!r:.80}")
+
+
+Converter = Callable[[object], object]
+
+
+def connect_postgres() -> psycopg.Connection:
+    return psycopg.connect(**settings.postgres_settings().psycopg2_kwargs())
 
 
 def check_identifier(name: str, what: str) -> str:
@@ -87,63 +115,11 @@ def ensure_schema(conn, schema: str) -> None:
     at the same moment, so creators serialise on an advisory lock first.
     """
     check_identifier(schema, "schema name")
+    quoted = '"' + schema.replace('"', '""') + '"'  # plain SQL text, so either driver runs it
     with conn.cursor() as cur:
         cur.execute("select pg_advisory_xact_lock(%s)", (_lock_key("schema", schema),))
-        cur.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
+        cur.execute(f"create schema if not exists {quoted}")
     conn.commit()
-
-
-def raw_value(value) -> str:
-    """For source text that is already valid PostgreSQL input and needs no escaping (numbers,
-    ISO dates)."""
-    return NULL if value is None else value
-
-
-def _escape_text(value: str) -> str:
-    return value.translate(_TEXT_ESCAPES)
-
-
-def format_copy_value(value) -> str:
-    """One value as a field of COPY ... FROM STDIN in text format (tab-separated, \\N = NULL)."""
-    if value is None:
-        return NULL
-    if isinstance(value, str):
-        return _escape_text(value)
-    if isinstance(value, bool):  # before int: bool is an int subclass
-        return "t" if value else "f"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "NaN"
-        if math.isinf(value):
-            return "Infinity" if value > 0 else "-Infinity"
-        return repr(value)
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, dt.timedelta):
-        return f"{value.days} days {value.seconds} seconds {value.microseconds} microseconds"
-    if isinstance(value, bytes | bytearray | memoryview):
-        # bytea hex input; the backslash itself must be escaped in COPY's text format.
-        return "\\\\x" + bytes(value).hex()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, dict | list):
-        return _escape_text(json.dumps(value, ensure_ascii=False))
-    raise TypeError(f"cannot COPY a value of type {type(value).__name__}: {value!r:.80}")
-
-
-Converter = Callable[[object], str]
-
-
-def _copy_buffer(rows: Sequence[Sequence], converters: Sequence[Converter]) -> io.BytesIO:
-    # Bytes, not StringIO: StringIO keeps text as 4-byte code points, quadrupling the batch.
-    text = "\n".join(
-        "\t".join([conv(v) for conv, v in zip(converters, row, strict=True)]) for row in rows
-    )
-    return io.BytesIO((text + "\n").encode())
 
 
 def replace_table(
@@ -159,7 +135,7 @@ def replace_table(
 
     Everything (create staging, COPY every batch, swap) is one transaction: on any error it is
     rolled back and the previous table stays as it was. `converters` optionally gives a per-column
-    function from a source value to a COPY text field (default: `format_copy_value`).
+    function from a source value to the value psycopg writes (default: `format_copy_value`).
     `primary_key` (column names) is added after the load, which is faster than loading into an
     indexed table.
 
@@ -185,6 +161,8 @@ def replace_table(
         .format(staging_id, sql.SQL(", ").join(sql.Identifier(c.name) for c in columns))
         .as_string(conn)
     )
+    # Identity converters are skipped: the row goes to psycopg as the source gave it.
+    identity = all(c is raw_value for c in converters)
     rows = 0
     try:
         with conn.cursor() as cur:
@@ -192,7 +170,14 @@ def replace_table(
             for batch in row_batches:
                 if not batch:
                     continue
-                cur.copy_expert(copy_sql, _copy_buffer(batch, converters))
+                with cur.copy(copy_sql) as copy:
+                    for row in batch:
+                        if identity:
+                            copy.write_row(row)
+                        else:
+                            copy.write_row(
+                                [conv(v) for conv, v in zip(converters, row, strict=True)]
+                            )
                 rows += len(batch)
             if primary_key:
                 cur.execute(
@@ -285,7 +270,7 @@ def copy_tables(
     failed: dict[str, str] = {}
     try:
         pg = connect_postgres()
-    except psycopg2.Error as exc:
+    except psycopg.Error as exc:
         failed["*"] = f"cannot connect to PostgreSQL: {exc}".strip()
     else:
         try:

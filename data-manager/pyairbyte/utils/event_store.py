@@ -39,7 +39,7 @@ from psycopg2.extras import Json, RealDictCursor, execute_values
 
 from pyairbyte import settings
 from pyairbyte.errors import EventNotFoundError, EventStoreError
-from pyairbyte.utils._pg_copy import _lock_key, check_identifier, connect_postgres
+from pyairbyte.utils._pg_copy import _lock_key, check_identifier
 
 STATUSES = ("pending", "processing", "processed", "failed")
 MAX_ERROR_CHARS = 4000
@@ -126,7 +126,7 @@ def ensure_event_store(conn) -> None:
 def _connection():
     """A connection to the event store; a database failure becomes EventStoreError."""
     try:
-        conn = connect_postgres()
+        conn = psycopg2.connect(**settings.postgres_settings().psycopg2_kwargs())
     except psycopg2.Error as exc:
         raise EventStoreError(f"cannot connect to the event store's PostgreSQL: {exc}") from exc
     try:

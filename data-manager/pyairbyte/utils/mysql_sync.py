@@ -101,7 +101,7 @@ def map_mysql_column(col: SourceColumn) -> ColumnPlan:
     data_type = col.data_type.lower()
     unsigned = "unsigned" in col.column_type.lower()
     select = _mysql_ident(col.name)
-    text = format_copy_value  # escapes tabs, newlines and backslashes; bytes -> bytea hex
+    text = format_copy_value  # str as is (psycopg escapes it), bytes -> bytea
 
     def plan(pg_type, converter=raw_value, select_sql=select):
         return ColumnPlan(col.name, pg_type, select_sql, converter)
