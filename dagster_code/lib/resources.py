@@ -141,9 +141,9 @@ class MySqlSourceResource(ConfigurableResource):
         """(cache schema, table prefix) the copies are written to."""
         from pyairbyte import settings
 
-        defaults = settings.mysql_settings()
-        schema = self.cache_schema or defaults.sync_cache_schema
-        prefix = defaults.sync_table_prefix if self.table_prefix is None else self.table_prefix
+        defaults = settings.mysql_sync_target()
+        schema = self.cache_schema or defaults.cache_schema
+        prefix = defaults.table_prefix if self.table_prefix is None else self.table_prefix
         return schema, prefix
 
     def copy_tables(self) -> dict[str, int]:

@@ -4,7 +4,8 @@ Nothing reads env at import time: each `*_settings()` function builds its pydant
 on the call, so a changed environment (tests, a resource that sets values) is honoured. Each kind
 of value has one parser (the annotated types below: `Port`, `PositiveInt`, `Seconds`, ...), and a
 bad value raises `pyairbyte.errors.SettingsError` naming the variable, the value and the fix.
-An empty variable counts as unset. Utils take explicit arguments first and fall back to these.
+An empty variable counts as unset (except MYSQL_SYNC_TABLE_PREFIX). Utils take explicit
+arguments first and fall back to these.
 
 | env var                      | default                                      | read by          |
 |------------------------------|----------------------------------------------|------------------|
@@ -34,7 +35,7 @@ An empty variable counts as unset. Utils take explicit arguments first and fall 
 | MYSQL_PORT / _USER / _PASSWORD | 3306 / root / (empty)                      | mysql_sync       |
 | MYSQL_SYNC_BATCH_SIZE        | 10000                                        | mysql_sync       |
 | MYSQL_SYNC_CACHE_SCHEMA      | pyairbyte_cache                              | mysql location   |
-| MYSQL_SYNC_TABLE_PREFIX      | mysql_                                       | mysql location   |
+| MYSQL_SYNC_TABLE_PREFIX      | mysql_ (set but empty: no prefix)            | mysql location   |
 | MSSQL_PORT / _USER / _PASSWORD | 1433 / sa / (empty)                        | mssql_sync       |
 | MSSQL_LOGIN_TIMEOUT          | 10                                           | mssql_sync       |
 | MSSQL_SYNC_BATCH_SIZE        | 10000                                        | mssql_sync       |
@@ -252,13 +253,24 @@ class MySqlSettings(_EnvSettings):
     user: str = "root"
     password: str = Field("", repr=False)
     batch_size: PositiveInt = Field(10_000, validation_alias="MYSQL_SYNC_BATCH_SIZE")
-    # Where the mysql_tables_sync location puts the copies (an empty prefix counts as unset).
-    sync_cache_schema: str = Field("pyairbyte_cache", validation_alias="MYSQL_SYNC_CACHE_SCHEMA")
-    sync_table_prefix: str = Field("mysql_", validation_alias="MYSQL_SYNC_TABLE_PREFIX")
 
 
 def mysql_settings() -> MySqlSettings:
     return _load(MySqlSettings)
+
+
+class MySqlSyncTarget(_EnvSettings):
+    """Where the mysql_tables_sync location puts the copies."""
+
+    # Here an empty value is a value: MYSQL_SYNC_TABLE_PREFIX= means no prefix.
+    model_config = SettingsConfigDict(env_ignore_empty=False)
+
+    cache_schema: str = Field("pyairbyte_cache", validation_alias="MYSQL_SYNC_CACHE_SCHEMA")
+    table_prefix: str = Field("mysql_", validation_alias="MYSQL_SYNC_TABLE_PREFIX")
+
+
+def mysql_sync_target() -> MySqlSyncTarget:
+    return _load(MySqlSyncTarget)
 
 
 class MssqlSettings(_EnvSettings):

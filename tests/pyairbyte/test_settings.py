@@ -60,3 +60,10 @@ def test_secrets_stay_out_of_reprs(monkeypatch):
     monkeypatch.setenv("HASURA_GRAPHQL_ADMIN_SECRET", "s3cret")
     assert "hunter2" not in repr(settings.postgres_settings())
     assert "s3cret" not in repr(settings.graphql_settings())
+
+
+def test_an_empty_mysql_table_prefix_means_no_prefix(monkeypatch):
+    monkeypatch.setenv("MYSQL_SYNC_TABLE_PREFIX", "")
+    assert settings.mysql_sync_target().table_prefix == ""
+    monkeypatch.delenv("MYSQL_SYNC_TABLE_PREFIX")
+    assert settings.mysql_sync_target().table_prefix == "mysql_"
