@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dataplatform.lifecycle.doctor.packages import NON_LOCATION_PACKAGES
 from dataplatform.lifecycle.doctor.report import ERROR, Report
+from dataplatform.lifecycle.location_connectors import connector_of
 from dataplatform.lifecycle.project import Project, entries_by_name
-from dataplatform.lifecycle.remove import connectors_used_by
 from pyairbyte.utils.connector_config import (
     ConnectorConfigError,
     connector_files,
@@ -39,23 +38,23 @@ def check_connector_files(project: Project, report: Report) -> None:
 
 
 def check_locations_have_connectors(project: Project, doc: dict, report: Report) -> None:
-    if not project.dagster_code.is_dir():
-        return
-    entries = entries_by_name(doc)
-    for package in sorted(p for p in project.dagster_code.iterdir() if p.is_dir()):
-        if package.name in NON_LOCATION_PACKAGES:
+    """Each entry's metadata.connector names a YAML that exists (the entry is the record of
+    what a location syncs; its Python is not read)."""
+    for name, entry in entries_by_name(doc).items():
+        connector = connector_of(entry)
+        if connector is None:
             continue
-        for connector in sorted(connectors_used_by(package, entries.get(package.name))):
-            try:
-                find_connector_file(connector, project.connectors_dir)
-            except ConnectorConfigError:
-                report.add(
-                    ERROR,
-                    "connectors",
-                    f"{project.relative(package)} syncs connector {connector!r}, but no YAML "
-                    f"in {project.relative(project.connectors_dir)} declares it",
-                    f"add {connector}.yaml there (or correct the name in the code)",
-                )
+        try:
+            find_connector_file(connector, project.connectors_dir)
+        except ConnectorConfigError:
+            report.add(
+                ERROR,
+                "connectors",
+                f"code location {name} syncs connector {connector!r} (its metadata.connector in "
+                f"code-locations.json), but no YAML in "
+                f"{project.relative(project.connectors_dir)} declares it",
+                f"add {connector}.yaml there (or correct metadata.connector)",
+            )
 
 
 def check_connectors(project: Project, doc: dict, report: Report) -> None:
