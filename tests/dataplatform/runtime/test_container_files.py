@@ -171,14 +171,19 @@ def test_dockerfile_exposes_the_code_location_ports(dockerfile):
     assert exposed == [[str(loc.port) for loc in enabled_locations()]]
 
 
-def test_image_copies_what_the_runtime_reads(dockerfile):
-    copied = {
+def copied_paths(dockerfile: list[str]) -> set[str]:
+    """The sources of the Dockerfile's COPY lines (flags such as --chown left out)."""
+    return {
         a.rstrip("/")
         for line in dockerfile
         if line.startswith("COPY ")
         for a in shlex.split(line)[1:-1]
         if not a.startswith("--")
     }
+
+
+def test_image_copies_what_the_runtime_reads(dockerfile):
+    copied = copied_paths(dockerfile)
     # Code locations, connector YAMLs, code-locations.json, dbt project and instance config.
     assert {"dagster_code", "data-manager", "dbt_models", "platform", "uv.lock"} <= copied
 
@@ -190,11 +195,5 @@ def test_dockerignore_keeps_local_state_out_but_not_what_is_copied(dockerfile):
         if line.strip() and not line.startswith("#")
     ]
     assert {".venv", ".project", ".env", "dbt_models/target"} <= set(ignored)
-    copied = {
-        a.rstrip("/")
-        for line in dockerfile
-        if line.startswith("COPY ")
-        for a in shlex.split(line)[1:-1]
-        if not a.startswith("--")
-    }
+    copied = copied_paths(dockerfile)
     assert not copied & set(ignored)
