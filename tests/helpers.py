@@ -36,6 +36,18 @@ def rows(conn, sql: str, params=None) -> list[tuple]:
         return cur.fetchall()
 
 
+def column_types(conn, schema: str, table: str) -> dict[str, str]:
+    """Column name -> information_schema data_type, in column order."""
+    return dict(
+        rows(
+            conn,
+            "select column_name, data_type from information_schema.columns "
+            "where table_schema = %s and table_name = %s order by ordinal_position",
+            (schema, table),
+        )
+    )
+
+
 def step_failure_messages(result) -> list[str]:
     """The error messages of failed steps in an in-process Dagster run."""
     messages = []

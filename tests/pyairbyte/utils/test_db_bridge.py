@@ -10,6 +10,7 @@ import duckdb
 import pytest
 
 from pyairbyte.utils.db_bridge import DBBridgeError, PyAirbyteDBBridge
+from tests.helpers import column_types
 
 DDL = """
 create table users (
@@ -53,13 +54,8 @@ def test_typed_table_is_copied_value_exact(duck_file, cache_schema, pg_conn):
     assert bridge.copy_duckdb_to_postgres(duck_file, "users", cache_schema) is True
     assert bridge.last_copy["rows"] == 2
 
+    types = column_types(pg_conn, cache_schema, "users")
     with pg_conn.cursor() as cur:
-        cur.execute(
-            "select column_name, data_type from information_schema.columns "
-            "where table_schema = %s and table_name = 'users' order by ordinal_position",
-            (cache_schema,),
-        )
-        types = dict(cur.fetchall())
         cur.execute(f'select * from "{cache_schema}".users order by id')
         first, second = (
             tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)

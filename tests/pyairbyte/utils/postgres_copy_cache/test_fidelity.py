@@ -17,6 +17,7 @@ from decimal import Decimal
 
 import psycopg2.extras
 
+from tests.helpers import column_types
 from tests.pyairbyte.utils.postgres_copy_cache.conftest import paged
 
 LONG_NAME = "a_property_name_that_is_longer_than_the_sixty_three_characters_postgres_allows"
@@ -156,13 +157,7 @@ def test_every_served_value_comes_back_equal(
     _sync(declarative_source, local_api, make_cache(cache_schema))
 
     assert _mismatches(pg_conn, cache_schema) == {}
-    with pg_conn.cursor() as cur:
-        cur.execute(
-            "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = %s AND table_name = 'corpus'",
-            (cache_schema,),
-        )
-        types = dict(cur.fetchall())
+    types = column_types(pg_conn, cache_schema, "corpus")
     assert {column: types.get(column) for column in EXPECTED_TYPES} == EXPECTED_TYPES
     # PyAirbyte's layout: normalised column names plus the three _airbyte_* columns.
     assert set(types) == set(COLUMNS.values()) | {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from tests.helpers import rows, scalar
+from tests.helpers import column_types, scalar
 from tests.pyairbyte.utils.postgres_copy_cache.conftest import paged
 
 SCHEMA = {
@@ -45,14 +45,7 @@ class _WarningsOf(logging.Handler):
 
 
 def _column_types(pg_conn, schema: str) -> dict[str, str]:
-    return dict(
-        rows(
-            pg_conn,
-            "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = %s AND table_name = 'legacy'",
-            (schema,),
-        )
-    )
+    return column_types(pg_conn, schema, "legacy")
 
 
 def test_stock_table_is_merged_into_then_replaced_with_exact_types(
