@@ -18,7 +18,7 @@ import yaml
 
 from tests.dataplatform.lifecycle.conftest import CONNECTOR_YAML, make_copy
 from tests.dataplatform.lifecycle.orders_api import make_customers, make_orders
-from tests.helpers import rows, scalar
+from tests.helpers import column_types, rows, scalar
 
 LOCATION = "shop_orders"
 CODE_LOCATIONS = "data-manager/resources/dagster/code-locations.json"
@@ -157,17 +157,6 @@ def test_new_location_defs_load(added):
     assert airbyte_loaded == "False"  # code servers stay light
 
 
-def _columns(conn, schema: str, table: str) -> dict[str, str]:
-    return dict(
-        rows(
-            conn,
-            "select column_name, data_type from information_schema.columns "
-            "where table_schema = %s and table_name = %s order by ordinal_position",
-            (schema, table),
-        )
-    )
-
-
 def test_pipeline_job_runs_end_to_end(added, pg_conn):
     out = added.python(RUN_JOB)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -178,7 +167,7 @@ def test_pipeline_job_runs_end_to_end(added, pg_conn):
     assert scalar(pg_conn, "select count(*) from pyairbyte_cache.orders") == len(orders)
     assert scalar(pg_conn, "select count(*) from pyairbyte_cache.customers") == len(customers)
     # Staging: snake_case names, each column typed from the JSON schema.
-    assert _columns(pg_conn, "staging", "staging_orders") == {
+    assert column_types(pg_conn, "staging", "staging_orders") == {
         "order_id": "bigint",
         "customer_id": "bigint",
         "order_status": "character varying",
@@ -193,7 +182,7 @@ def test_pipeline_job_runs_end_to_end(added, pg_conn):
         "shipping_address": "jsonb",
         "line_items": "jsonb",
         "tags": "jsonb",
-        "extracted_at": _columns(pg_conn, "pyairbyte_cache", "orders")["_airbyte_extracted_at"],
+        "extracted_at": column_types(pg_conn, "pyairbyte_cache", "orders")["_airbyte_extracted_at"],
         "dbt_loaded_at": "timestamp with time zone",
     }
     staged = {
@@ -209,7 +198,7 @@ def test_pipeline_job_runs_end_to_end(added, pg_conn):
     # PostgresCache writes `timestamp without time zone` and drops "+02:00" (field notes, data
     # loss 2), which no staging cast can undo. Nested date-times are JSON text and stay exact.
     cache_keeps_offsets = (
-        _columns(pg_conn, "pyairbyte_cache", "orders")["placedat"] == "timestamp with time zone"
+        column_types(pg_conn, "pyairbyte_cache", "orders")["placedat"] == "timestamp with time zone"
     )
     for order in orders:
         placed_at, shipped_at, total, line_items, carrier = staged[order["orderId"]]
@@ -222,7 +211,7 @@ def test_pipeline_job_runs_end_to_end(added, pg_conn):
         assert float(total) == order["totalAmount"]
         assert line_items == order["lineItems"]
         assert carrier == order["shipping"]["carrierName"]
-    customer_columns = _columns(pg_conn, "staging", "staging_customers")
+    customer_columns = column_types(pg_conn, "staging", "staging_customers")
     assert customer_columns["signup_date"] == "date"
     assert customer_columns["loyalty_member_since"] == "timestamp with time zone"
     assert customer_columns["email_address"] == "character varying"
