@@ -2,9 +2,9 @@
 
 No dbt involved (parsing costs seconds and fails on the very mistakes `check` wants to report):
 YAML files are read with PyYAML, and `source('a', 'b')` / `ref('m')` calls are found with a
-regular expression. The doctor reads dbt's own manifest whenever the project parses, and this
-reading only when it does not (`dataplatform.lifecycle.doctor.dbt`). Good for the project's own simple models; Jinja beyond config/source/ref is
-left alone by the callers that need rendered SQL.
+regular expression. Good for the project's own simple models; Jinja beyond config/source/ref is
+left alone by the callers that need rendered SQL. The doctor reads dbt's own manifest whenever
+the project parses, and this reading only when it does not (`dataplatform.lifecycle.doctor.dbt`).
 """
 
 from __future__ import annotations
