@@ -10,8 +10,6 @@ them from here, never from the location's Python.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 
 def _metadata_str(entry: dict | None, key: str) -> str | None:
     metadata = (entry or {}).get("metadata")
@@ -27,16 +25,6 @@ def connector_of(entry: dict | None) -> str | None:
 def dbt_source_of(entry: dict | None) -> str | None:
     """The dbt source over the location's cache tables, if it declares one."""
     return _metadata_str(entry, "dbt_source")
-
-
-def connectors_used_by(package: Path | None, entry: dict | None) -> set[str]:
-    """The connectors of a location: {metadata.connector}, or nothing.
-
-    `package` is not read (the entry is the record); the parameter keeps the signature of the
-    callers that pass a location's package together with its entry.
-    """
-    connector = connector_of(entry)
-    return {connector} if connector else set()
 
 
 def owner_of_dbt_source(doc: dict, source: str) -> tuple[str, str | None] | None:

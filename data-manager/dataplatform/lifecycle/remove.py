@@ -26,13 +26,7 @@ import yaml
 from dataplatform.lifecycle.dbt_files import DbtProject, read_project
 from dataplatform.lifecycle.errors import LifecycleError
 from dataplatform.lifecycle.file_transaction import FileTransaction
-from dataplatform.lifecycle.location_connectors import (
-    connector_of,
-    dbt_source_of,
-)
-from dataplatform.lifecycle.location_connectors import (
-    connectors_used_by as connectors_used_by,  # re-exported: the doctor imports it from here
-)
+from dataplatform.lifecycle.location_connectors import connector_of, dbt_source_of
 from dataplatform.lifecycle.project import (
     Project,
     derived_contents,
