@@ -24,6 +24,8 @@ from pathlib import Path
 
 from dataplatform import settings as platform_settings
 from dataplatform.local.postgres import LocalPostgres, LocalPostgresError
+from dataplatform.local.watchdog import read_status as watchdog_status
+from dataplatform.local.watchdog import status_file as watchdog_status_file
 from dataplatform.runtime import paths, processes
 from dataplatform.runtime.code_locations import (
     CodeLocationsError,
@@ -36,8 +38,18 @@ from dataplatform.runtime.dagster_graphql import DagsterGraphQL
 from dataplatform.runtime.derived_configs import _source_label, write_local_workspace
 from pyairbyte import settings
 
-# Stop order: consumers first, the database last.
-COMPONENTS = ("sample-api", "dagster-daemon", "dagster-webserver", "dagster-init")
+# Stop order: consumers first, the database last. A watchdog goes before its child, so that it
+# stops the child rather than restarting it.
+COMPONENTS = (
+    "sample-api",
+    "dagster-daemon-watchdog",
+    "dagster-daemon",
+    "dagster-webserver-watchdog",
+    "dagster-webserver",
+    "dagster-init",
+)
+# Run under a watchdog (local/watchdog.py): restarted with backoff when they exit.
+SUPERVISED = ("dagster-daemon", "dagster-webserver")
 
 
 class PlatformError(RuntimeError):
@@ -133,6 +145,20 @@ def pg_env() -> dict[str, str]:
     else:
         env["POSTGRES_PASSWORD"] = settings.postgres_settings().password
     return env
+
+
+def running_private_postgres() -> dict[str, str] | None:
+    """pg_env() of a running local platform's private cluster, or None.
+
+    For commands run beside the platform without POSTGRES_* (`dataplatform check`): they should
+    look at the platform's database, not at whatever answers on 127.0.0.1:5432.
+    """
+    if platform_settings.local_postgres().external_host:
+        return None
+    pg = read_state().get("postgres", {})
+    if not pg.get("managed") or not (Path(pg["data_dir"]) / "postmaster.pid").exists():
+        return None
+    return pg_env()
 
 
 def _pg_env(host, port, user, password, dbname) -> dict[str, str]:
@@ -234,16 +260,45 @@ def _bin(name: str) -> str:
 
 
 def start_component(component: str, cmd: list[str], env: dict[str, str]) -> int:
-    pid = live_pid(component)
+    """Start `component` unless it runs; the daemon and webserver under a watchdog."""
+    log = paths.log_dir() / f"{component}.log"
+    if component not in SUPERVISED:
+        pid = live_pid(component)
+        if pid:
+            _say(f"{component}: already running (pid {pid})")
+            return pid
+        proc = processes.spawn(cmd, log, env=env, cwd=settings.app_root())
+        processes.write_pid_file(pid_file(component), proc.pid)
+        _say(f"{component}: started (pid {proc.pid}), log {log}")
+        return proc.pid
+    watchdog = f"{component}-watchdog"
+    pid = live_pid(watchdog)
     if pid:
-        _say(f"{component}: already running (pid {pid})")
+        _say(f"{component}: already running under its watchdog (pid {pid})")
         return pid
+    orphan = live_pid(component)
+    if orphan:  # its watchdog died: replace it by a supervised one
+        _say(f"{component}: pid {orphan} runs without its watchdog; restarting it supervised")
+        processes.terminate(orphan, timeout=20)
+    watchdog_status_file(component).unlink(missing_ok=True)  # a new watchdog writes its own
     proc = processes.spawn(
-        cmd, paths.log_dir() / f"{component}.log", env=env, cwd=settings.app_root()
+        [sys.executable, "-m", "dataplatform.local.watchdog", component, "--", *cmd],
+        log,
+        env=env,
+        cwd=settings.app_root(),
     )
-    processes.write_pid_file(pid_file(component), proc.pid)
-    _say(f"{component}: started (pid {proc.pid}), log {paths.log_dir() / (component + '.log')}")
+    processes.write_pid_file(pid_file(watchdog), proc.pid)
+    _say(f"{component}: started under a watchdog (pid {proc.pid}), log {log}")
     return proc.pid
+
+
+def _webserver_start_failure() -> str:
+    """Why the webserver exited during start-up (its watchdog restarts it), or ''."""
+    if not live_pid("dagster-webserver-watchdog"):
+        return "its watchdog is not running"
+    if live_pid("dagster-webserver"):
+        return ""
+    return watchdog_status("dagster-webserver").get("last_exit", "")
 
 
 def supervisor_status() -> dict:
@@ -268,6 +323,20 @@ def wait_for_supervisor(pid: int, timeout: float) -> dict:
     return supervisor_status()
 
 
+def _not_loaded_reason(name: str, loc, sup_info: dict, source: str) -> str:
+    """Why a location did not load, in the supervisor's words when it knows better.
+
+    The webserver only sees that it cannot reach the server (DagsterUserCodeUnreachableError
+    ... UNAVAILABLE); dagster-init knows the port is taken, and by which process.
+    """
+    state, message = sup_info.get("state", "?"), sup_info.get("message", "")
+    if state == "port_in_use":
+        return f'{message}; fix: free the port, or change its "port" in {source}'
+    if state not in ("ready", "load_error") and message:
+        return f"{message}; see {paths.log_dir() / f'code-server-{name}.log'}"
+    return (loc.error if loc else "") or message or "not loaded"
+
+
 def start(timeout: float = 240.0) -> dict:
     """Start whatever is not running yet; returns the platform state (also in platform.json)."""
     t0 = time.monotonic()
@@ -278,7 +347,8 @@ def start(timeout: float = 240.0) -> dict:
         workspace, names = prepare_workspace()
     except CodeLocationsError as exc:
         raise PlatformError(f"cannot read code locations:\n{exc}") from None
-    if not live_pid("dagster-webserver") and not processes.port_is_free(web.host, web.port):
+    ours = live_pid("dagster-webserver-watchdog") or live_pid("dagster-webserver")
+    if not ours and not processes.port_is_free(web.host, web.port):
         holder = processes.port_holder(web.port)
         raise PlatformError(
             f"webserver port {web.port} is taken{' by ' + holder if holder else ''}; "
@@ -323,9 +393,11 @@ def start(timeout: float = 240.0) -> dict:
     client = DagsterGraphQL(web.url)
     deadline = time.monotonic() + timeout
     while not client.is_up():
-        if time.monotonic() > deadline or not live_pid("dagster-webserver"):
+        failure = _webserver_start_failure()
+        if time.monotonic() > deadline or failure:
             raise PlatformError(
-                f"the webserver did not come up at {web.url}; see "
+                f"the webserver did not come up at {web.url}"
+                f"{' (' + failure + ')' if failure else ''}; see "
                 f"{paths.log_dir() / 'dagster-webserver.log'}"
             )
         time.sleep(0.3)
@@ -336,13 +408,14 @@ def start(timeout: float = 240.0) -> dict:
     ]
     status = client.wait_for_locations(serving, timeout=max(5.0, deadline - time.monotonic()))
     report = []
+    sup = supervisor_status() or sup  # the latest view, not the one from the first round
     for name in names:
         loc = status.get(name)
         sup_info = sup.get("locations", {}).get(name, {})
         if loc is not None and loc.loaded:
             report.append(f"  {name}: loaded ({len(loc.jobs)} job(s))")
         else:
-            why = (loc.error if loc else "") or sup_info.get("message") or "not loaded"
+            why = _not_loaded_reason(name, loc, sup_info, env["CODE_LOCATIONS_FILE"])
             report.append(f"  {name}: NOT loaded ({sup_info.get('state', '?')}): {why}")
     for finding in sup.get("invalid_entries", []):
         report.append(f"  invalid entry, not started: {finding}")
@@ -381,5 +454,6 @@ def stop(timeout: float = 30.0) -> list[str]:
 
 def status() -> dict:
     out = {c: live_pid(c) for c in COMPONENTS}
+    out["restarts"] = {c: watchdog_status(c).get("restarts", 0) for c in SUPERVISED if out[c]}
     out["code_servers"] = supervisor_status().get("locations", {}) if out["dagster-init"] else {}
     return out

@@ -85,12 +85,28 @@ def render_for_explain(model: Model, dbt: DbtProject, relation_exists) -> str | 
     return text
 
 
-def _connect():
+def _postgres() -> settings.PostgresSettings:
+    """POSTGRES_*; without POSTGRES_HOST, the running local platform's private cluster if any."""
+    from dataplatform.local.platform import running_private_postgres
+
+    local = running_private_postgres()
+    if local is None:
+        return settings.postgres_settings()
+    return settings.PostgresSettings(
+        host=local["POSTGRES_HOST"],
+        port=int(local["POSTGRES_PORT"]),
+        user=local["POSTGRES_USER"],
+        password=local["POSTGRES_PASSWORD"],
+        db=local["POSTGRES_DB"],
+    )
+
+
+def _connect(pg: settings.PostgresSettings):
     """A connection, or the first line of why there is none."""
     import psycopg2
 
     try:
-        return psycopg2.connect(**settings.postgres_settings().psycopg2_kwargs(), connect_timeout=3)
+        return psycopg2.connect(**pg.psycopg2_kwargs(), connect_timeout=3)
     except psycopg2.OperationalError as exc:
         return str(exc).strip().splitlines()[0] if str(exc).strip() else "connection failed"
 
@@ -161,8 +177,8 @@ def _check_model(project, dbt, model, catalog, conn, report, not_synced: set[str
 
 
 def check_cache_columns(project: Project, dbt: DbtProject, report: Report) -> None:
-    pg = settings.postgres_settings()
-    conn = _connect()
+    pg = _postgres()
+    conn = _connect(pg)
     if isinstance(conn, str):
         report.add(
             NOTE,
