@@ -12,7 +12,9 @@ Several classes also derive from the builtin that their callers caught before th
     PyAirbyteUtilsError
     ├── SettingsError (ValueError)            a bad env value; names the variable and the fix
     ├── ConnectorConfigError (ValueError)     a bad connector YAML; names file, field and fix
+    ├── YamlFileError (ValueError)            a YAML file that cannot be read within the limits
     ├── SyncError (RuntimeError)              a PyAirbyte sync the user can act on
+    │   └── SyncLimitExceededError            the sync ran past SYNC_MAX_SECONDS / _RECORDS
     ├── GraphQLUtilError
     │   ├── GraphQLRequestError               HTTP failed (unreachable, 4xx, 5xx, not JSON)
     │   │   └── GraphQLTimeoutError           no response within the timeout
@@ -28,7 +30,10 @@ Several classes also derive from the builtin that their callers caught before th
     ├── CacheError
     │   ├── CacheLoadError (RuntimeError)     a staged value PostgreSQL rejected
     │   ├── CacheCleanupError                 dropping a connector's cache tables failed
-    │   └── UnsupportedAirbyteVersionError (RuntimeError)
+    │   ├── UnsupportedAirbyteVersionError (RuntimeError)
+    │   └── ConnectorStateError               reading or resetting a connector's sync state
+    │       ├── UnknownConnectorError (LookupError)
+    │       └── UnknownStreamError (LookupError)
     └── DbtManifestError (RuntimeError)       `dbt parse` could not prepare the manifest
 
 This module imports nothing heavy, so code servers can catch these without loading drivers.
@@ -58,8 +63,35 @@ class ConnectorConfigError(PyAirbyteUtilsError, ValueError):
         super().__init__(f"{self.path}: field '{field_name}': {problem}. Fix: {fix}")
 
 
+class YamlFileError(PyAirbyteUtilsError, ValueError):
+    """A user's YAML file is unreadable: missing, not UTF-8, too large, an alias bomb, bad syntax.
+
+    The message names the file, the problem and the fix, and never quotes the file's text.
+    """
+
+    def __init__(self, path: Path | str, problem: str, fix: str):
+        self.path = str(path)
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"{self.path} {problem}. Fix: {fix}")
+
+
 class SyncError(PyAirbyteUtilsError, RuntimeError):
     """A sync failed for a reason the user can act on (the message says which)."""
+
+
+class SyncLimitExceededError(SyncError):
+    """A sync ran past its time or record limit; what it read was rolled back.
+
+    `limit` is "max_seconds" or "max_records", `value` the limit, and `setting` the env var
+    (or keyword argument of `sync_connector`) that raises it.
+    """
+
+    def __init__(self, message: str, *, limit: str, value: float, setting: str):
+        super().__init__(message)
+        self.limit = limit
+        self.value = value
+        self.setting = setting
 
 
 # --- GraphQL ---------------------------------------------------------------------------------
@@ -191,6 +223,18 @@ class CacheCleanupError(CacheError):
 
 class UnsupportedAirbyteVersionError(CacheError, RuntimeError):
     """The installed `airbyte` package is not the version the lossless cache was built for."""
+
+
+class ConnectorStateError(CacheError):
+    """A connector's PyAirbyte state could not be read or reset; a reset changed nothing."""
+
+
+class UnknownConnectorError(ConnectorStateError, LookupError):
+    """No connector YAML, code location or stored state has this name; the message lists them."""
+
+
+class UnknownStreamError(ConnectorStateError, LookupError):
+    """The connector has no stream of this name; the message lists the streams it has."""
 
 
 class DbtManifestError(PyAirbyteUtilsError, RuntimeError):

@@ -10,7 +10,14 @@ The guide's shape (`version`, `name`, `connector_type`, `image`, `config`) plus:
   file; `$${` is a literal `${`. A value that is exactly one `${...}` and expands to a plain
   integer or true/false becomes that type (connector specs want `count: 1000`, not "1000").
 
-Every problem raises `ConnectorConfigError` naming the file, the field and the fix.
+Every problem raises `ConnectorConfigError` naming the file, the field and the fix. Files are
+read through `safe_yaml` (UTF-8 only, size and alias limits). A manifest's path must stay inside
+the connector YAML's directory (it is copied and served with it).
+
+Secrets: keys that look like secrets (`api_key`, `password`, `token`, ...; `is_secret_key`), the
+manifest spec's `airbyte_secret` properties, and values of `${VAR}`s whose name looks like a secret
+are the connector's secrets. No error here quotes them; `ConnectorConfig.masked_config()` and
+`redact()` are how callers print or log config and messages that may contain them.
 """
 
 from __future__ import annotations
@@ -21,15 +28,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from pyairbyte import settings
-from pyairbyte.errors import ConnectorConfigError
+from pyairbyte.errors import ConnectorConfigError, YamlFileError
+from pyairbyte.utils.safe_yaml import load_yaml_file
 
 __all__ = [
     "ConnectorConfig",
     "ConnectorConfigError",
     "get_connector_by_name",
+    "is_secret_key",
     "load_connector_file",
 ]
 
@@ -48,6 +55,24 @@ _VAR_PATTERN = re.compile(r"\$\$\{|\$\{([^}]*)\}")
 _VAR_BODY = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$", re.DOTALL)
 _PLAIN_INT = re.compile(r"^-?(0|[1-9][0-9]*)$")
 
+MASK = "********"
+# Config keys (and ${VAR} names) that hold secrets whatever the source's spec says.
+SECRET_KEY_NAMES = frozenset(
+    {"api_key", "apikey", "password", "passwd", "token", "secret", "client_secret"}
+    | {"access_token", "refresh_token", "private_key", "credentials_json"}
+)
+_SECRET_PARTS = ("password", "secret", "token", "api_key", "apikey", "private_key", "access_key")
+# Shorter values are not masked inside text: masking "1" would garble every message.
+_MIN_MASKED_LENGTH = 4
+# Top-level keys of a declarative manifest that a connector YAML never has.
+_MANIFEST_KEYS = frozenset({"check", "spec", "definitions", "schemas", "metadata"})
+
+
+def is_secret_key(key: object) -> bool:
+    """`api_key`, `client_secret`, `ORDERS_API_KEY`, `db-password`: a secret by its name."""
+    normalised = str(key).lower().replace("-", "_")
+    return normalised in SECRET_KEY_NAMES or any(part in normalised for part in _SECRET_PARTS)
+
 
 @dataclass(frozen=True)
 class ConnectorConfig:
@@ -62,13 +87,81 @@ class ConnectorConfig:
     pip_url: str | None = None
     streams: list[str] | None = None
     env_vars: tuple[str, ...] = field(default=())
+    # Property names the manifest's spec marks `airbyte_secret` (declarative sources).
+    secret_keys: frozenset[str] = field(default=frozenset())
+    # Values of the secrets in `config` (and of secret-named ${VAR}s): never shown by repr().
+    secret_values: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def is_declarative(self) -> bool:
         return self.source_manifest is not None
 
+    def __repr__(self) -> str:
+        # The dataclass repr would print config, secrets included.
+        return (
+            f"ConnectorConfig(name={self.name!r}, path={str(self.path)!r}, "
+            f"config={self.masked_config()!r})"
+        )
 
-def _interpolate_string(value: str, path: Path, field_name: str, used: set[str]) -> Any:
+    def is_secret(self, key: object) -> bool:
+        return is_secret_key(key) or str(key) in self.secret_keys
+
+    def masked_config(self) -> dict[str, Any]:
+        """`config` with every secret value replaced by ********: what may be printed or logged."""
+        return _mask(self.config, self.is_secret)
+
+    def redact(self, text: str) -> str:
+        """`text` with every secret value of this connector replaced by ********."""
+        for value in sorted(self.secret_values, key=len, reverse=True):
+            text = text.replace(value, MASK)
+        return text
+
+
+def _mask(value: Any, is_secret, secret: bool = False) -> Any:
+    if isinstance(value, dict):
+        return {k: _mask(v, is_secret, secret or is_secret(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask(v, is_secret, secret) for v in value]
+    return MASK if secret and value not in (None, "") else value
+
+
+def _secret_leaves(value: Any, is_secret, secret: bool = False) -> list[str]:
+    if isinstance(value, dict):
+        return [
+            leaf
+            for k, v in value.items()
+            for leaf in _secret_leaves(v, is_secret, secret or is_secret(k))
+        ]
+    if isinstance(value, list):
+        return [leaf for v in value for leaf in _secret_leaves(v, is_secret, secret)]
+    text = "" if value is None or isinstance(value, bool) else str(value)
+    return [text] if secret and len(text) >= _MIN_MASKED_LENGTH else []
+
+
+def spec_secret_keys(manifest: dict | None) -> frozenset[str]:
+    """Property names marked `airbyte_secret: true` anywhere in a manifest's spec."""
+    spec = manifest.get("spec") if isinstance(manifest, dict) else None
+    found: set[str] = set()
+    stack = [spec]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            props = node.get("properties")
+            if isinstance(props, dict):
+                found.update(
+                    str(k)
+                    for k, v in props.items()
+                    if isinstance(v, dict) and v.get("airbyte_secret")
+                )
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return frozenset(found)
+
+
+def _interpolate_string(
+    value: str, path: Path, field_name: str, used: set[str], secrets: set[str]
+) -> Any:
     whole_value = False
 
     def replace(match: re.Match) -> str:
@@ -76,10 +169,16 @@ def _interpolate_string(value: str, path: Path, field_name: str, used: set[str])
             return "${"
         body = _VAR_BODY.match(match.group(1))
         if body is None:
+            # The value of a secret field is not quoted, not even its broken reference.
+            shown = (
+                "a '${...}'"
+                if is_secret_key(field_name.rsplit(".", 1)[-1])
+                else (f"'{match.group(0)}'")
+            )
             raise ConnectorConfigError(
                 path,
                 field_name,
-                f"'{match.group(0)}' is not a valid variable reference",
+                f"{shown} is not a valid variable reference",
                 "write ${NAME} or ${NAME:-default}, with NAME made of letters, digits and _",
             )
         name, default = body.group(1), body.group(2)
@@ -87,6 +186,8 @@ def _interpolate_string(value: str, path: Path, field_name: str, used: set[str])
         # The YAML names the variable, so there is no typed setting for it: read env directly.
         env_value = os.environ.get(name)
         if env_value is not None:
+            if is_secret_key(name) and len(env_value) >= _MIN_MASKED_LENGTH:
+                secrets.add(env_value)
             return env_value
         if default is not None:
             return default
@@ -108,27 +209,44 @@ def _interpolate_string(value: str, path: Path, field_name: str, used: set[str])
     return result
 
 
-def _interpolate(value: Any, path: Path, field_name: str, used: set[str]) -> Any:
+def _interpolate(value: Any, path: Path, field_name: str, used: set[str], secrets: set[str]) -> Any:
     if isinstance(value, str):
-        return _interpolate_string(value, path, field_name, used)
+        return _interpolate_string(value, path, field_name, used, secrets)
     if isinstance(value, dict):
-        return {k: _interpolate(v, path, f"{field_name}.{k}", used) for k, v in value.items()}
+        return {
+            k: _interpolate(v, path, f"{field_name}.{k}", used, secrets) for k, v in value.items()
+        }
     if isinstance(value, list):
-        return [_interpolate(v, path, f"{field_name}[{i}]", used) for i, v in enumerate(value)]
+        return [
+            _interpolate(v, path, f"{field_name}[{i}]", used, secrets) for i, v in enumerate(value)
+        ]
     return value
 
 
 def _read_yaml(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text())
-    except FileNotFoundError:
+    """The file's value through safe_yaml; its problems as ConnectorConfigError on '(file)'."""
+    if not path.exists():
         raise ConnectorConfigError(
             path, "(file)", "the file does not exist", "check the path or the connector name"
-        ) from None
-    except yaml.YAMLError as exc:
-        raise ConnectorConfigError(
-            path, "(file)", f"not valid YAML ({exc})", "fix the YAML syntax at the line shown"
-        ) from None
+        )
+    try:
+        return load_yaml_file(path)
+    except YamlFileError as exc:
+        raise ConnectorConfigError(path, "(file)", f"the file {exc.problem}", exc.fix) from None
+
+
+def _looks_like_manifest(data: dict) -> bool:
+    """A declarative manifest, not a connector YAML: it has `check`/`spec`/`definitions` or
+    stream definitions (mappings), and no `connector_type` or `config`."""
+    if "connector_type" in data or "config" in data:
+        return False
+    streams = data.get("streams")
+    stream_definitions = isinstance(streams, list) and any(isinstance(s, dict) for s in streams)
+    return (
+        data.get("type") == "DeclarativeSource"
+        or bool(_MANIFEST_KEYS & {str(k) for k in data})
+        or stream_definitions
+    )
 
 
 def _load_manifest(raw: Any, path: Path) -> tuple[dict, Path | None]:
@@ -141,7 +259,19 @@ def _load_manifest(raw: Any, path: Path) -> tuple[dict, Path | None]:
             f"expected a file path or a mapping, got {type(raw).__name__}",
             "give a path relative to this YAML file, or the manifest itself as a mapping",
         )
-    manifest_path = (path.parent / raw).resolve()
+    try:
+        manifest_path = (path.parent / raw).resolve()
+    except (OSError, RuntimeError, ValueError):  # a NUL byte, a symlink loop
+        manifest_path = None
+    if manifest_path is None or not manifest_path.is_relative_to(path.parent.resolve()):
+        raise ConnectorConfigError(
+            path,
+            "source_manifest",
+            f"the manifest path {raw!r} is outside the connector YAML's directory "
+            f"{path.parent}; a manifest is read, copied and served from beside its YAML only",
+            "move the manifest under manifests/ next to the YAML and write e.g. "
+            "`source_manifest: manifests/<name>.yaml`, or inline it",
+        )
     if not manifest_path.is_file():
         raise ConnectorConfigError(
             path,
@@ -150,10 +280,10 @@ def _load_manifest(raw: Any, path: Path) -> tuple[dict, Path | None]:
             "create the manifest, or correct the path (it is relative to the connector YAML)",
         )
     try:
-        manifest = yaml.safe_load(manifest_path.read_text())
-    except yaml.YAMLError as exc:
+        manifest = load_yaml_file(manifest_path)
+    except YamlFileError as exc:
         raise ConnectorConfigError(
-            path, "source_manifest", f"{manifest_path} is not valid YAML ({exc})", "fix its syntax"
+            path, "source_manifest", f"{manifest_path} {exc.problem}", exc.fix
         ) from None
     if not isinstance(manifest, dict) or "streams" not in manifest:
         raise ConnectorConfigError(
@@ -173,12 +303,21 @@ def load_connector_file(path: Path | str) -> ConnectorConfig:
         raise ConnectorConfigError(
             path, "(file)", "the top level is not a mapping", "start the file with `version: 1`"
         )
-    unknown = sorted(set(data) - set(ALLOWED_KEYS))
+    if _looks_like_manifest(data):
+        raise ConnectorConfigError(
+            path,
+            "(file)",
+            "this is a declarative (low-code) manifest, not a connector YAML; every YAML directly "
+            f"in {path.parent.name}/ must be a connector YAML",
+            f"move it to manifests/{path.name} and point a connector YAML at it with "
+            f"`source_manifest: manifests/{path.name}`",
+        )
+    unknown = sorted((k for k in data if k not in ALLOWED_KEYS), key=str)
     if unknown:
         raise ConnectorConfigError(
             path,
-            unknown[0],
-            f"unknown key '{unknown[0]}'",
+            _short(unknown[0], quote=False),
+            f"unknown key {_short(unknown[0])}",
             f"remove it or use one of: {', '.join(ALLOWED_KEYS)}",
         )
     for key in REQUIRED_KEYS:
@@ -186,28 +325,44 @@ def load_connector_file(path: Path | str) -> ConnectorConfig:
             raise ConnectorConfigError(
                 path, key, "missing required field", f"add `{key}:` ({_HINTS[key]})"
             )
-    if data["version"] != 1:
+    if isinstance(data["version"], bool) or data["version"] != 1:
         raise ConnectorConfigError(
-            path, "version", f"unsupported version {data['version']!r}", "set `version: 1`"
+            path, "version", f"unsupported version {_short(data['version'])}", "set `version: 1`"
         )
     name = data["name"]
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
         raise ConnectorConfigError(
             path,
             "name",
-            f"invalid name {name!r}",
+            f"invalid name {_short(name)}",
             "use lowercase letters, digits, '-' and '_', e.g. `name: source-my-api`",
         )
     if data["connector_type"] != "source":
         raise ConnectorConfigError(
             path,
             "connector_type",
-            f"unsupported connector_type {data['connector_type']!r}",
+            f"unsupported connector_type {_short(data['connector_type'])}",
             "set `connector_type: source` (only sources are synced)",
         )
     if not isinstance(data["config"], dict):
         raise ConnectorConfigError(
             path, "config", "expected a mapping", "write the connector settings as `key: value`"
+        )
+    for key in ("image", "description", "pip_url"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise ConnectorConfigError(
+                path,
+                key,
+                f"expected text, got {type(data[key]).__name__}",
+                f"write `{key}:` as a string (quote it)",
+            )
+    version = data.get("connector_version")
+    if version is not None and (isinstance(version, bool) or not isinstance(version, str | int)):
+        raise ConnectorConfigError(
+            path,
+            "connector_version",
+            f"expected a version such as '7.1.1', got {type(version).__name__}",
+            "write the version as a quoted string, e.g. `connector_version: '7.1.1'`",
         )
     streams = data.get("streams")
     if streams is not None and (
@@ -239,13 +394,20 @@ def load_connector_file(path: Path | str) -> ConnectorConfig:
 
     # Env variables last: a structural mistake is reported before a missing variable.
     used_vars: set[str] = set()
-    config = _interpolate(data["config"], path, "config", used_vars)
+    secret_env: set[str] = set()
+    config = _interpolate(data["config"], path, "config", used_vars, secret_env)
     pip_url = data.get("pip_url")
     if pip_url is not None:
-        pip_url = _interpolate(str(pip_url), path, "pip_url", used_vars)
+        pip_url = _interpolate(str(pip_url), path, "pip_url", used_vars, secret_env)
     elif data.get("connector_version"):
         pip_url = f"airbyte-{name}=={data['connector_version']}"
 
+    secret_keys = spec_secret_keys(manifest)
+
+    def is_secret(key: object) -> bool:
+        return is_secret_key(key) or str(key) in secret_keys
+
+    secrets = secret_env | set(_secret_leaves(config, is_secret))
     return ConnectorConfig(
         name=name,
         path=path,
@@ -258,7 +420,15 @@ def load_connector_file(path: Path | str) -> ConnectorConfig:
         pip_url=pip_url,
         streams=list(streams) if streams else None,
         env_vars=tuple(sorted(used_vars)),
+        secret_keys=secret_keys,
+        secret_values=tuple(sorted(secrets)),
     )
+
+
+def _short(value: Any, quote: bool = True) -> str:
+    """A value for a message: repr'd (or str'd) and cut at 60 characters."""
+    text = repr(value) if quote else str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 _HINTS = {
@@ -283,11 +453,7 @@ def find_connector_file(connector_name: str, directory: Path | None = None) -> P
     directory = directory or settings.connectors_dir()
     wanted = _normalise(connector_name)
     for path in connector_files(directory):
-        try:
-            data = yaml.safe_load(path.read_text())
-        except yaml.YAMLError:
-            data = None
-        declared = data.get("name") if isinstance(data, dict) else None
+        declared = declared_name(path)
         if isinstance(declared, str) and _normalise(declared) == wanted:
             return path
     for path in connector_files(directory):
@@ -300,6 +466,20 @@ def find_connector_file(connector_name: str, directory: Path | None = None) -> P
         f"no connector YAML in {directory} has name {connector_name!r} (files: {known})",
         "create the YAML in external-connectors/ or correct the connector name",
     )
+
+
+def declared_name(path: Path) -> str | None:
+    """The `name:` a connector YAML declares, or None for a file that is not one.
+
+    A broken file (not UTF-8, an alias bomb, bad YAML) is skipped here, so one bad file does
+    not stop every other connector's sync; loading it by name, or `dataplatform check`, reports it.
+    """
+    try:
+        data = load_yaml_file(path)
+    except YamlFileError:
+        return None
+    declared = data.get("name") if isinstance(data, dict) else None
+    return declared if isinstance(declared, str) else None
 
 
 def get_connector_by_name(connector_name: str, directory: Path | None = None) -> ConnectorConfig:
