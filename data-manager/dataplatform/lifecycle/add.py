@@ -16,8 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from dataplatform.lifecycle import dbt_codegen, names
 from dataplatform.lifecycle.dbt_files import DbtProject, read_project
 from dataplatform.lifecycle.discovery import DiscoveredStream, check_and_discover
@@ -40,9 +38,11 @@ from pyairbyte.utils.connector_config import (
     ConnectorConfig,
     ConnectorConfigError,
     connector_files,
+    declared_name,
     find_connector_file,
     load_connector_file,
 )
+from pyairbyte.utils.safe_yaml import load_yaml_file
 
 Discover = Callable[[ConnectorConfig, list[str] | None], list[DiscoveredStream]]
 
@@ -64,7 +64,8 @@ class AddPlan:
             f"transform asset {spec.transform_asset}; job {spec.job}\n"
         )
         notes = "".join(f"  note: {n}\n" for n in self.notes)
-        return head + notes + "files:\n" + self.txn.describe()
+        # Nothing above prints config; redact anyway, so a secret never reaches the console.
+        return self.connector.redact(head + notes + "files:\n" + self.txn.describe())
 
 
 def _connector_file(project: Project, location: str, yaml_path: Path | None) -> tuple[Path, bool]:
@@ -91,7 +92,7 @@ def _copy_connector_files(
     """Stage the YAML (and a manifest it names by relative path) into external-connectors/."""
     target = project.connectors_dir / connector.path.name
     _stage_copy(connector.path, target, txn, "--connector-yaml")
-    raw = yaml.safe_load(connector.path.read_text()).get("source_manifest")
+    raw = load_yaml_file(connector.path).get("source_manifest")  # loaded once already: valid
     if isinstance(raw, str) and connector.manifest_path is not None:
         manifest_target = (project.connectors_dir / raw).resolve()
         if project.connectors_dir.resolve() not in manifest_target.parents:
@@ -119,11 +120,7 @@ def _check_unique_connector_name(project: Project, connector: ConnectorConfig) -
     for path in connector_files(project.connectors_dir):
         if path.resolve() == connector.path.resolve() or path.name == connector.path.name:
             continue
-        try:
-            declared = (yaml.safe_load(path.read_text()) or {}).get("name")
-        except (yaml.YAMLError, AttributeError):
-            continue
-        if declared == connector.name:
+        if declared_name(path) == connector.name:
             raise LifecycleError(
                 f"{path} already declares connector name {connector.name!r}",
                 "give the new connector a different `name:`, or add the existing YAML "
@@ -152,6 +149,21 @@ def _model_names(
         taken.update(pair)
         out.append(pair)
     return out
+
+
+def _check_relation_lengths(
+    location: str, cache_schema: str, streams: list[DiscoveredStream], pairs: list[tuple[str, str]]
+) -> None:
+    """Every relation the add creates fits PostgreSQL's 63 characters; dbt would otherwise fail
+    only when the job's transform first runs ("Relation name ... is longer than 63")."""
+    for stream, (staging, reporting) in zip(streams, pairs, strict=True):
+        leave_out = f"leave stream {stream.name!r} out (--streams with the others)"
+        prefixed = staging.startswith(f"staging_{location}_")
+        fix = f"choose a shorter location name, or {leave_out}" if prefixed else leave_out
+        table = dbt_codegen.cache_table_name(stream.name)
+        names.check_relation_name(table, f"cache table (schema {cache_schema})", leave_out)
+        names.check_relation_name(staging, "dbt staging model", fix)
+        names.check_relation_name(reporting, "dbt reporting model", fix)
 
 
 def _check_cache_tables_free(
@@ -248,6 +260,7 @@ def plan_add(
     cache_schema = CACHE_CONFIGS["default"]["schema_name"]
     _check_cache_tables_free(project, dbt, doc, location, connector.name, cache_schema, discovered)
     pairs = _model_names(location, discovered, set(dbt.models))
+    _check_relation_lengths(location, cache_schema, discovered, pairs)
     try:
         stream_models = [
             dbt_codegen.plan_stream_models(stream, staging, reporting)

@@ -1,7 +1,8 @@
 """Run a connector's `check` and `discover` through PyAirbyte, with the project's offline settings.
 
 Nothing here writes to the repository or the database: PyAirbyte's logs and connector venvs go
-under the project directory (`configure_airbyte_environment`).
+under the project directory (`configure_airbyte_environment`). A connector's error is shown with
+the connector's secrets masked.
 """
 
 from __future__ import annotations
@@ -36,18 +37,23 @@ def check_and_discover(
     from pyairbyte.utils.pyairbyte_sync import build_source, describe_error
 
     where = f"{connector.path}"
+
+    def reason(exc: Exception) -> str:
+        # A connector's error may quote its config (a URL with ?api_key=..., a login).
+        return connector.redact(describe_error(exc))
+
     try:
         source = build_source(connector)
     except Exception as exc:
         raise LifecycleError(
-            f"{where}: PyAirbyte could not set up source {connector.name}: {describe_error(exc)}",
+            f"{where}: PyAirbyte could not set up source {connector.name}: {reason(exc)}",
             "check source_manifest / pip_url in the connector YAML",
         ) from None
     try:
         source.check()
     except Exception as exc:
         raise LifecycleError(
-            f"{where}: the source's check failed, so nothing was added:\n{describe_error(exc)}",
+            f"{where}: the source's check failed, so nothing was added:\n{reason(exc)}",
             "fix the connector's config (URL, credentials, env variables) until "
             "the check passes, then run the command again",
         ) from None
@@ -55,7 +61,7 @@ def check_and_discover(
         catalog = source.discovered_catalog
     except Exception as exc:
         raise LifecycleError(
-            f"{where}: discover failed for {connector.name}: {describe_error(exc)}",
+            f"{where}: discover failed for {connector.name}: {reason(exc)}",
             "make the source's discover work (for a declarative source: a schema_loader per "
             "stream)",
         ) from None

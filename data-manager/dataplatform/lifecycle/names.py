@@ -11,6 +11,10 @@ LOCATION_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 # Package names under dagster_code/ that are not code locations.
 RESERVED_LOCATION_NAMES = frozenset({"lib", "tests", "dagster_code"})
 PG_MAX_IDENTIFIER = 63
+# The location is part of the dbt relations it may get: `staging_<location>_<stream>` and
+# `<location>_<stream>_reporting` (the prefixed names, used when a stream's model name is taken).
+# A longer name cannot leave even a one-letter stream inside PostgreSQL's identifier limit.
+MAX_LOCATION_NAME = PG_MAX_IDENTIFIER - max(len("staging__x"), len("_x_reporting"))
 
 # PostgreSQL's reserved key words (and those reserved except as function or type names): an
 # unquoted column or alias with one of these names is a syntax error.
@@ -31,19 +35,55 @@ _PLAIN_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
 def check_location_name(name: str) -> str:
-    if not LOCATION_NAME.match(name) or keyword.iskeyword(name):
-        suggestion = snake_case(name) or "my_connector"
+    """The name, or LifecycleError saying why it cannot be a code location and what would do."""
+    shown = name if len(name) <= 70 else f"{name[:40]}...({len(name)} characters)"
+    if not LOCATION_NAME.match(name):
         raise LifecycleError(
-            f"invalid code location name {name!r}: it becomes a Python package, a dbt source and "
+            f"invalid code location name {shown!r}: it becomes a Python package, a dbt source and "
             "asset names, so it must be lowercase letters, digits and '_' and start with a letter",
-            f"use e.g. `{suggestion}`",
+            f"use e.g. `{_suggest(name)}`",
+        )
+    if keyword.iskeyword(name):
+        raise LifecycleError(
+            f"invalid code location name {name!r}: it is a Python keyword, so "
+            f"`import dagster_code.{name}` would be a syntax error",
+            f"use e.g. `{name}_` or `my_{name}`",
         )
     if name in RESERVED_LOCATION_NAMES:
         raise LifecycleError(
             f"{name!r} is reserved (dagster_code/{name} is not a code location)",
             "choose another name",
         )
+    if len(name) > MAX_LOCATION_NAME:
+        raise LifecycleError(
+            f"code location name {shown!r} is {len(name)} characters: its dbt relations "
+            "(staging_<name>_<stream>, <name>_<stream>_reporting) would be longer than "
+            f"PostgreSQL's {PG_MAX_IDENTIFIER}-character limit for a relation name",
+            f"use at most {MAX_LOCATION_NAME} characters, e.g. `{_suggest(name)}`",
+        )
     return name
+
+
+def _suggest(name: str) -> str:
+    """A valid name close to `name`, never a keyword or a reserved name."""
+    suggestion = snake_case(name).lstrip("_")[:MAX_LOCATION_NAME].rstrip("_") or "my_connector"
+    if not suggestion[0].isalpha():
+        suggestion = f"c_{suggestion}"[:MAX_LOCATION_NAME]
+    if keyword.iskeyword(suggestion) or suggestion in RESERVED_LOCATION_NAMES:
+        suggestion = f"{suggestion}_connector"
+    return suggestion
+
+
+def check_relation_name(relation: str, what: str, fix: str) -> None:
+    """LifecycleError when `relation` (a dbt model or cache table the add would create) does not
+    fit PostgreSQL's identifier limit: dbt would refuse it only when the transform runs."""
+    length = len(relation.encode())
+    if length > PG_MAX_IDENTIFIER:
+        raise LifecycleError(
+            f"{what} {relation!r} would be {length} characters, longer than PostgreSQL's "
+            f"{PG_MAX_IDENTIFIER}-character limit for a relation name",
+            fix,
+        )
 
 
 def cache_name(name: str) -> str:

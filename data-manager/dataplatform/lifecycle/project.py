@@ -89,27 +89,48 @@ def used_ports(doc: dict) -> dict[int, str]:
 
 def choose_port(doc: dict, requested: int | None, path: Path) -> int:
     taken = used_ports(doc)
+    free = _next_free(taken)
+    if free is None:
+        raise _range_full(doc, requested, path)
     if requested is not None:
         if not PORT_MIN <= requested <= PORT_MAX:
             raise LifecycleError(
                 f"--port {requested} is outside the code-location range {PORT_MIN}-{PORT_MAX}",
                 f"choose a free port in {PORT_MIN}-{PORT_MAX}, or leave out --port to take the "
-                f"next free one ({_next_free(taken)})",
+                f"next free one ({free})",
             )
         if requested in taken:
             raise LifecycleError(
                 f"--port {requested} is already used by code location {taken[requested]!r} "
                 f"in {path}",
-                f"leave out --port to take the next free one ({_next_free(taken)})",
+                f"leave out --port to take the next free one ({free})",
             )
         return requested
-    port = _next_free(taken)
-    if port is None:
-        raise LifecycleError(
-            f"every port in {PORT_MIN}-{PORT_MAX} is taken in {path}",
-            "remove a code location you no longer need (`dataplatform connector remove NAME`)",
+    return free
+
+
+def _range_full(doc: dict, requested: int | None, path: Path) -> LifecycleError:
+    """Every port is taken: say so, and which locations could give theirs up."""
+    size = PORT_MAX - PORT_MIN + 1
+    asked = f"--port {requested}: " if requested is not None else ""
+    disabled = sorted(
+        str(e.get("name"))
+        for e in doc["code_locations"]
+        if isinstance(e, dict) and e.get("enabled") is False and isinstance(e.get("port"), int)
+    )
+    ways = [
+        "remove a code location you no longer need: `dataplatform connector remove NAME`",
+    ]
+    if disabled:
+        ways.insert(
+            0,
+            f"disabled locations still hold their ports ({', '.join(disabled)}): remove one",
         )
-    return port
+    return LifecycleError(
+        f"{asked}no free code-location port: all {size} ports in {PORT_MIN}-{PORT_MAX} (the range "
+        f"compose publishes and the image exposes) are used by the entries of {path}",
+        "; ".join(ways) + ", then add the connector again",
+    )
 
 
 def _next_free(taken: dict[int, str]) -> int | None:

@@ -109,32 +109,32 @@ def _entry_label(index: int, raw: object) -> str:
 def load_document(path: Path) -> dict:
     """The parsed JSON; CodeLocationsError (one finding) if missing or malformed."""
     path = Path(path)
+
+    def file_error(message: str) -> CodeLocationsError:
+        return CodeLocationsError([Finding("error", str(path), message, entry="file")])
+
     try:
-        text = path.read_text()
+        data = path.read_bytes()
     except FileNotFoundError:
-        raise CodeLocationsError(
-            [
-                Finding(
-                    "error",
-                    str(path),
-                    "not found; create it or point CODE_LOCATIONS_FILE at it",
-                    entry="file",
-                )
-            ]
+        raise file_error("not found; create it or point CODE_LOCATIONS_FILE at it") from None
+    except OSError as exc:
+        raise file_error(f"cannot be read ({exc.strerror}); check the path") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise file_error(
+            f"not UTF-8: byte 0x{data[exc.start]:02x} at offset {exc.start} cannot be decoded; "
+            "save the file as UTF-8"
         ) from None
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise CodeLocationsError(
-            [
-                Finding(
-                    "error",
-                    str(path),
-                    f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}",
-                    entry="file",
-                )
-            ]
+        raise file_error(
+            f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
         ) from None
+    except (ValueError, RecursionError) as exc:
+        # An integer of more than 4300 digits; nesting deeper than the interpreter's stack.
+        raise file_error(f"JSON this validator cannot read ({type(exc).__name__})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("code_locations"), list):
         raise CodeLocationsError(
             [
