@@ -1,4 +1,5 @@
-"""Files derived from code-locations.json: workspace.yaml, compose ports, Dockerfile EXPOSE.
+"""Files derived from code-locations.json: workspace.yaml, compose ports, Dockerfile EXPOSE, and
+the Helm chart's values (deploy/helm/values.yaml, see dataplatform.runtime.helm_values).
 
     dataplatform configs write   # regenerate the committed files
     dataplatform configs check   # exit 1 with a diff if they drifted
@@ -7,6 +8,10 @@ The committed platform/workspace.yaml is the container one (hosts from the JSON,
 data-manager). Local mode writes its own copy with host 127.0.0.1 under the project directory.
 In docker-compose.yaml and Dockerfile.data-manager only the lines between the GENERATED marker
 comments are rewritten; everything else there is hand-written.
+
+`write` also refreshes deploy/helm/secret.example.yaml, the placeholder Secrets that list the
+connector YAMLs' variables. It is left out of `drift` (and so of `connector add`'s own writes and
+the doctor): add renders the derived files before the new connector YAML is on disk.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from dataplatform.runtime import helm_values
 from dataplatform.runtime.code_locations import (
     CodeLocation,
     WorkspaceConfig,
@@ -41,6 +47,9 @@ class DerivedFiles:
     workspace: Path
     compose: Path
     dockerfile: Path
+    # The Helm values, and the instance config they copy the run coordinator from; None: skip.
+    helm_values: Path | None = None
+    instance_config: Path | None = None
 
 
 def committed_files(root: Path | None = None) -> DerivedFiles:
@@ -49,6 +58,8 @@ def committed_files(root: Path | None = None) -> DerivedFiles:
         workspace=root / "platform" / "workspace.yaml",
         compose=root / "docker-compose.yaml",
         dockerfile=root / "Dockerfile.data-manager",
+        helm_values=root / helm_values.VALUES_FILE,
+        instance_config=root / "platform" / "dagster.yaml",
     )
 
 
@@ -138,6 +149,13 @@ def expected_contents(
         if not path.exists():
             raise DerivedConfigError(f"{path}: missing; it must contain the GENERATED markers")
         out[path] = replace_block(path.read_text(), path, render)
+    if files.helm_values is not None:
+        try:
+            out[files.helm_values] = helm_values.render_values(
+                locations, files.instance_config, source, REGENERATE
+            )
+        except helm_values.HelmValuesError as exc:
+            raise DerivedConfigError(str(exc)) from None
     return out
 
 
@@ -183,12 +201,25 @@ def write(path: Path | None = None, files: DerivedFiles | None = None) -> list[P
     """Regenerate; returns the files that changed. All content is computed before any write."""
     locations, ws, source = _load(path)
     files = files or committed_files()
+    contents = expected_contents(locations, ws, source, files)
+    if files.helm_values is not None:
+        contents[secret_example_path(files)] = expected_secret_example()
     changed = []
-    for target, content in expected_contents(locations, ws, source, files).items():
+    for target, content in contents.items():
         if not target.exists() or target.read_text() != content:
             _atomic_write(target, content)
             changed.append(target)
     return changed
+
+
+def secret_example_path(files: DerivedFiles) -> Path:
+    return files.helm_values.parent / helm_values.SECRET_EXAMPLE_FILE.name
+
+
+def expected_secret_example(connectors_dir: Path | None = None) -> str:
+    from pyairbyte.utils.connector_config import connector_files
+
+    return helm_values.render_secret_example(connector_files(connectors_dir), REGENERATE)
 
 
 def write_local_workspace(
