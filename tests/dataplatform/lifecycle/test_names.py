@@ -103,3 +103,51 @@ def test_asset_and_job_names_follow_the_location():
     assert names.transform_asset_name("shop") == "transform_shop_data"
     assert names.job_name("shop") == "shop_pipeline"
     assert names.job_variable("shop") == "shop_pipeline_job"
+
+
+@pytest.mark.parametrize("word", ["class", "def", "import", "lambda", "from"])
+def test_a_python_keyword_is_named_as_one_and_the_fix_is_not_the_keyword(word):
+    with pytest.raises(LifecycleError) as info:
+        check_location_name(word)
+    assert "is a Python keyword" in info.value.problem
+    suggestion = info.value.fix.split("`")[1]
+    assert suggestion != word
+    assert check_location_name(suggestion) == suggestion
+
+
+@pytest.mark.parametrize(
+    "bad", ["../x", "a;drop", "a/b", "Shop", "1shop", "lib", "x" * 200, "_x", "a b"]
+)
+def test_every_suggested_fix_is_itself_a_valid_name(bad):
+    with pytest.raises(LifecycleError) as info:
+        check_location_name(bad)
+    if "`" in info.value.fix:
+        suggestion = info.value.fix.split("`")[1]
+        assert check_location_name(suggestion) == suggestion
+
+
+def test_the_longest_name_leaves_room_for_a_prefixed_relation():
+    longest = "x" * names.MAX_LOCATION_NAME
+    assert check_location_name(longest) == longest
+    assert len(f"{longest}_s_reporting") <= names.PG_MAX_IDENTIFIER
+    assert len(f"staging_{longest}_s") <= names.PG_MAX_IDENTIFIER
+
+
+@pytest.mark.parametrize("length", [names.MAX_LOCATION_NAME + 1, 200])
+def test_a_name_too_long_for_its_relations_names_the_limit(length):
+    with pytest.raises(LifecycleError) as info:
+        check_location_name("x" * length)
+    assert f"is {length} characters" in info.value.problem
+    assert "63-character limit" in info.value.problem
+    assert f"at most {names.MAX_LOCATION_NAME} characters" in info.value.fix
+    assert "x" * 100 not in str(info.value)  # the name is shortened, not printed whole
+
+
+def test_check_relation_name_refuses_more_than_63_bytes_and_names_the_relation():
+    names.check_relation_name("r" * 63, "dbt staging model", "fix")
+    with pytest.raises(LifecycleError) as info:
+        names.check_relation_name("staging_" + "r" * 56, "dbt staging model", "the fix")
+    assert "dbt staging model 'staging_rrr" in info.value.problem
+    assert "would be 64 characters" in info.value.problem
+    assert "63-character limit" in info.value.problem
+    assert info.value.fix == "the fix"
