@@ -37,13 +37,13 @@ IMAGE_TAG = "latest"
 ENV_SECRET = "dataplatform-env"  # POSTGRES_* and the connectors' variables, as env
 PG_PASSWORD_SECRET = "dataplatform-postgresql"  # the chart's global.postgresqlSecretName
 PG_PASSWORD_KEY = "postgresql-password"  # the key the chart reads from that Secret
-POSTGRES_ENV = ("POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB")
+POSTGRES_ENV = tuple(f"POSTGRES_{k}" for k in ("HOST", "PORT", "USER", "PASSWORD", "DB"))
 
-# A code server measured 212-227 MB RSS once its location loaded (README, bench/platform_startup.py:
-# 226 / 227 / 212 MB), and used about 13% of a core while idle, answering the daemon's and
-# webserver's polling (field notes, 2026-12-01). Loading takes about 9 s of one core. The chart's
-# readiness probe runs `dagster api grpc-health-check` in the same container, about 100 MB and 2 s
-# per call (field notes), so the limit leaves room for one probe beside the server.
+# A code server measured 212-227 MB RSS once its location loaded (README,
+# bench/platform_startup.py: 226 / 227 / 212 MB) and used about 13% of a core while idle,
+# answering the daemon's and webserver's polling (field notes, 2026-12-01). Loading takes about
+# 9 s of one core. The chart's readiness probe runs `dagster api grpc-health-check` in the same
+# container, about 100 MB and 2 s per call (field notes), so the limit leaves room for a probe.
 CODE_SERVER_RESOURCES = {
     "requests": {"cpu": "100m", "memory": "256Mi"},
     "limits": {"cpu": "1", "memory": "512Mi"},
@@ -251,8 +251,8 @@ def render_secret_example(connector_yamls: list[Path], regenerate: str) -> str:
         else:
             env.append(f"  {name}: <required by {files}>")
     lines = [
-        "# Secrets that deploy/helm/values.yaml reads. Placeholders only: copy this file outside the",
-        "# repository, fill in the values, then `kubectl apply -f` it (docs/scaling.md).",
+        "# Secrets that deploy/helm/values.yaml reads. Placeholders only: copy this file outside",
+        "# the repository, fill in the values, then `kubectl apply -f` it (docs/scaling.md).",
         f"# GENERATED from data-manager/external-connectors/*.yaml by: {regenerate}",
         "---",
         "apiVersion: v1",
@@ -278,9 +278,9 @@ def image_set_arguments(locations: list[CodeLocation], repository: str, tag: str
     """`helm --set` arguments that put one image on every deployment (lists cannot be merged)."""
     args = []
     active = [loc for loc in locations if loc.enabled]
-    for i, _loc in enumerate(active):
-        prefix = f"dagster-user-deployments.deployments[{i}].image"
-        args += ["--set", f"{prefix}.repository={repository}", "--set-string", f"{prefix}.tag={tag}"]
+    for i in range(len(active)):
+        image = f"dagster-user-deployments.deployments[{i}].image"
+        args += ["--set", f"{image}.repository={repository}", "--set-string", f"{image}.tag={tag}"]
     return args
 
 
