@@ -2,6 +2,7 @@
 
     dataplatform connector add NAME [--connector-yaml PATH] [--streams a,b] [--port P] [--dry-run]
     dataplatform connector remove NAME [--drop-data] [--dry-run]
+    dataplatform connector state show|reset NAME [--stream S] [--yes] [--cache C]
     dataplatform check [--no-database]
     dataplatform configs write|check [--file code-locations.json]
     dataplatform platform start|stop|status      # local mode (platform/start.sh, stop.sh)
@@ -51,7 +52,8 @@ def main() -> None:
 
 @main.group()
 def connector() -> None:
-    """Add or remove a connector (its code location, dbt models and config entries)."""
+    """Add or remove a connector (its code location, dbt models and config entries); show or
+    reset its sync state."""
 
 
 def _split_streams(value: str | None) -> list[str] | None:
@@ -121,6 +123,116 @@ def connector_remove(name: str, drop_data: bool, dry_run: bool) -> None:
     if drop_data:
         click.echo(f"dropped: {', '.join(dropped) or 'nothing (no tables existed)'}")
     click.echo(f"removed code location {name}.\nnext, to stop serving it: {RELOAD_HINT}")
+
+
+@connector.group("state")
+def connector_state() -> None:
+    """Show or reset a connector's incremental sync state (PyAirbyte's, in the cache)."""
+
+
+def _state_target(name: str) -> tuple[str, dict[str, str | None], str | None]:
+    """(connector name, its streams -> cursor field, a warning) for a connector or location NAME;
+    exit 1 if NAME is neither a connector YAML's `name` nor a location that syncs a connector."""
+    from dataplatform.lifecycle.location_connectors import connector_of
+    from dataplatform.lifecycle.project import Project, entries_by_name, read_document
+    from pyairbyte.errors import UnknownConnectorError
+    from pyairbyte.utils.connector_state import connector_streams
+
+    try:
+        return connector_streams(name)
+    except UnknownConnectorError:
+        project = Project.from_settings()
+        try:
+            entry = entries_by_name(read_document(project)).get(name)
+        except LifecycleError:
+            entry = None
+        mapped = connector_of(entry)
+        try:
+            if mapped is not None:
+                return connector_streams(mapped)
+        except UnknownConnectorError as exc:
+            _state_error(f"code location {name!r} syncs connector {mapped!r}, but {exc}")
+        click.echo(
+            f"error: no connector or code location named {name!r}: no connector YAML in "
+            f"{project.connectors_dir} has `name: {name}`, and no entry in "
+            f"{project.code_locations} syncs a connector of that name",
+            err=True,
+        )
+        click.echo("fix: pass the connector YAML's `name:` or a code location's name", err=True)
+        sys.exit(1)
+
+
+def _cache_names() -> list[str]:
+    from pyairbyte.utils.common_cache import CACHE_CONFIGS
+
+    return list(CACHE_CONFIGS)
+
+
+_CACHE_OPTION = click.option(
+    "--cache",
+    "cache_name",
+    default="default",
+    show_default=True,
+    help="The named cache (pyairbyte common_cache) whose schema holds the state.",
+)
+
+
+def _state_error(exc: Exception) -> None:
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(1)
+
+
+@connector_state.command("show")
+@click.argument("name")
+@_CACHE_OPTION
+def connector_state_show(name: str, cache_name: str) -> None:
+    """Streams, cursor values, last sync time and row counts of connector (or location) NAME."""
+    from pyairbyte.errors import ConnectorStateError
+    from pyairbyte.utils.connector_state import read_connector_state, render_state
+
+    if cache_name not in _cache_names():
+        _state_error(f"unknown cache {cache_name!r}; known: {', '.join(_cache_names())}")
+    connector_name, streams, warning = _state_target(name)
+    if warning:
+        click.echo(warning, err=True)
+    try:
+        state = read_connector_state(connector_name, streams=streams, cache_name=cache_name)
+    except ConnectorStateError as exc:
+        _state_error(exc)
+    click.echo(render_state(state))
+
+
+@connector_state.command("reset")
+@click.argument("name")
+@click.option("--stream", help="Reset only this stream (default: every stream).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@_CACHE_OPTION
+def connector_state_reset(name: str, stream: str | None, yes: bool, cache_name: str) -> None:
+    """Delete the stored state of connector (or location) NAME and empty its tables, so its
+    next sync is a full refresh. Other connectors' state and tables are never touched."""
+    from pyairbyte.errors import ConnectorStateError
+    from pyairbyte.utils.connector_state import apply_reset, plan_reset
+
+    if cache_name not in _cache_names():
+        _state_error(f"unknown cache {cache_name!r}; known: {', '.join(_cache_names())}")
+    connector_name, streams, warning = _state_target(name)
+    if warning:
+        click.echo(warning, err=True)
+    try:
+        plan = plan_reset(connector_name, stream, known_streams=streams, cache_name=cache_name)
+        click.echo(plan.describe())
+        if plan.empty:
+            return
+        if not yes and not click.confirm("reset?", default=False):
+            click.echo("nothing was changed")
+            return
+        done = apply_reset(plan, cache_name=cache_name)
+    except ConnectorStateError as exc:
+        _state_error(exc)
+    click.echo(
+        f"reset {', '.join(done.state_rows) or 'nothing'} of {connector_name}: the next sync "
+        "reads everything again"
+    )
 
 
 @main.command("check")
