@@ -7,10 +7,12 @@ ports and platform directory, and the session's database.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +37,7 @@ class FaultPlatform:
     platform_dir: Path
     api: SampleProductsApi
     client: DagsterGraphQL
+    started: subprocess.CompletedProcess | None = None  # start.sh's result
 
     def script(self, name: str, timeout: float = 300) -> subprocess.CompletedProcess:
         return platform_script(ROOT, name, self.env, timeout)
@@ -70,20 +73,29 @@ class FaultPlatform:
         raise AssertionError(f"{LOCATION} not loaded again within {timeout} s")
 
 
-@pytest.fixture(scope="module")
-def fault_platform(pg, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("fault_platform")
+@contextlib.contextmanager
+def start_fault_platform(
+    tmp: Path,
+    ports: dict[str, int] | None = None,
+    env: dict[str, str] | None = None,
+    expect_all_loaded: bool = True,
+) -> Iterator[FaultPlatform]:
+    """A platform serving the locations in `ports` (default: sample_product_sync alone).
+
+    `env` is the environment of its processes (default: ours, so POSTGRES_* of the pg fixture:
+    the session's database). The start's console output is in `p.started`.
+    """
     doc = json.loads(settings.code_locations_file().read_text())
-    (port,) = free_code_location_ports(1)
+    ports = ports or {LOCATION: free_code_location_ports(1)[0]}
     for loc in doc["code_locations"]:
-        loc["enabled"] = loc["name"] == LOCATION
-        loc["port"] = port if loc["name"] == LOCATION else loc["port"]
+        loc["enabled"] = loc["name"] in ports
+        loc["port"] = ports.get(loc["name"], loc["port"])
     config = tmp / "code-locations.json"
     config.write_text(json.dumps(doc))
     api = SampleProductsApi().start()
     web_port = free_port()
     env = {
-        **os.environ,  # POSTGRES_* from the pg fixture: the session's database
+        **(os.environ if env is None else env),
         "CODE_LOCATIONS_FILE": str(config),
         "DATAPLATFORM_PLATFORM_DIR": str(tmp / "platform"),
         "DAGSTER_WEBSERVER_PORT": str(web_port),
@@ -92,10 +104,17 @@ def fault_platform(pg, tmp_path_factory):
     url = f"http://127.0.0.1:{web_port}"
     p = FaultPlatform(env, url, tmp / "platform", api, DagsterGraphQL(url))
     try:
-        started = p.script("start.sh", timeout=600)
-        assert started.returncode == 0, started.stdout + started.stderr
+        p.started = p.script("start.sh", timeout=600)
+        if expect_all_loaded:
+            assert p.started.returncode == 0, p.started.stdout + p.started.stderr
         yield p
     finally:
         p.script("stop.sh")
         stop_recorded_processes(p.platform_dir)
         api.stop()
+
+
+@pytest.fixture(scope="module")
+def fault_platform(pg, tmp_path_factory):
+    with start_fault_platform(tmp_path_factory.mktemp("fault_platform")) as p:
+        yield p
