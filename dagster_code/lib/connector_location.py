@@ -51,6 +51,7 @@ from dagster_code.lib.dbt import (
     dbt_resource,
     prepared_manifest,
     run_dbt_build,
+    skip_unsynced_sources,
 )
 from dagster_code.lib.sync import connector_tags, materialize_sync_result
 
@@ -93,7 +94,9 @@ def dbt_models_asset(
     """Every dbt model in `select` as its own asset, built by one `dbt build` per run."""
 
     def models(context: AssetExecutionContext, dbt: DbtCliResource):
-        yield from dbt.cli(["build"], context=context).stream()
+        # A connector that has never synced has no cache tables yet: leave its sources out.
+        skip = skip_unsynced_sources(context, prepared_manifest())
+        yield from dbt.cli(["build", *skip], context=context).stream()
 
     models.__doc__ = description  # the op's description in the UI
     return dbt_assets(

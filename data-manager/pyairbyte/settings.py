@@ -30,6 +30,10 @@ arguments first and fall back to these.
 | EVENT_STORE_SCHEMA           | event_store                                  | event store      |
 | EVENT_STORE_BATCH_SIZE       | 1000                                         | event store      |
 | EVENT_STORE_MAX_ATTEMPTS     | 5                                            | event store      |
+| EVENT_STORE_LEASE_SECONDS    | 300 (a `processing` event older is reclaimed)| event store      |
+| SYNC_MAX_SECONDS             | 3600 (0: no limit)                           | pyairbyte_sync   |
+| SYNC_MAX_RECORDS             | 0 (no limit)                                 | pyairbyte_sync   |
+| SYNC_STOP_GRACE_SECONDS      | 15                                           | pyairbyte_sync   |
 | API_CALL_TIMEOUT_SECONDS     | 30                                           | api_call         |
 | API_CALL_RESPONSE_MAX_CHARS  | 2000                                         | api_call         |
 | MYSQL_PORT / _USER / _PASSWORD | 3306 / root / (empty)                      | mysql_sync       |
@@ -226,6 +230,9 @@ class EventStoreSettings(_EnvSettings):
     schema_name: str = Field("event_store", validation_alias="EVENT_STORE_SCHEMA")
     batch_size: PositiveInt = 1000
     max_attempts: PositiveInt = 5
+    # An event `processing` for longer than this is taken to belong to a crashed processor and
+    # is claimed again. Keep it above the longest handler run.
+    lease_seconds: Seconds = 300.0
 
 
 def event_store_settings() -> EventStoreSettings:
@@ -241,6 +248,28 @@ class ApiCallSettings(_EnvSettings):
 
 def api_call_settings() -> ApiCallSettings:
     return _load(ApiCallSettings)
+
+
+# --- connector syncs -----------------------------------------------------------------------
+
+
+class SyncLimitSettings(_EnvSettings):
+    """Bounds of one `sync_connector` call; 0 means no limit.
+
+    The time limit covers the whole sync (connector start, check, read and load), so a source
+    whose paginator never ends, or that never answers, fails instead of running forever. After
+    the limit, the sync waits `stop_grace_seconds` for the read to stop and roll back.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SYNC_")
+
+    max_seconds: NonNegativeSeconds = 3600.0
+    max_records: Count = 0
+    stop_grace_seconds: NonNegativeSeconds = 15.0
+
+
+def sync_limit_settings() -> SyncLimitSettings:
+    return _load(SyncLimitSettings)
 
 
 # --- database syncs -------------------------------------------------------------------------

@@ -55,6 +55,7 @@ class BackgroundLoad:
         self._submitted: set[Path] = set()
         self._error: BaseException | None = None
         self._closed = False
+        self._aborting = False  # set by abort(): skip the files still queued
         self._thread = threading.Thread(
             target=self._run,
             args=(create_table_sql, insert_sql, explain_error),
@@ -83,7 +84,7 @@ class BackgroundLoad:
             cursor.execute("SET LOCAL TimeZone = 'UTC'")
             cursor.execute(create_table_sql)
             cursor.execute(f"CREATE TEMP TABLE {STAGE_TABLE} (line text) ON COMMIT DROP")
-            while (path := self._files.get()) is not _DONE:
+            while (path := self._files.get()) is not _DONE and not self._aborting:
                 with gzip.open(path, "rb") as staged_file:
                     cursor.copy_expert(_COPY_LINES_SQL, staged_file, size=_COPY_CHUNK_BYTES)
                 cursor.execute("SAVEPOINT before_typed_insert")
@@ -125,6 +126,7 @@ class BackgroundLoad:
         if self._closed:
             return
         self._closed = True
+        self._aborting = True  # a stopped sync may have queued many files: load none of them
         self._stop_worker()
         with suppress(Exception):
             self._connection.rollback()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 from airbyte.caches.postgres import PostgresCache
@@ -10,6 +11,7 @@ from airbyte.shared.sql_processor import SqlProcessorBase
 from pyairbyte.utils.postgres_copy_cache.declarative_state import enable_declarative_state
 from pyairbyte.utils.postgres_copy_cache.processor import CopyPostgresSqlProcessor
 from pyairbyte.utils.postgres_copy_cache.version_guard import check_airbyte_version
+from pyairbyte.utils.sync_limits import staging_dir_for
 
 if TYPE_CHECKING:
     from airbyte._message_iterators import AirbyteMessageIterator
@@ -43,14 +45,23 @@ class CopyPostgresCache(PostgresCache):
         state_writer: StateWriterBase | None = None,
         progress_tracker: ProgressTracker,
     ) -> None:
-        """CacheBase's method (airbyte 0.71.3), plus: when reading fails, roll back the loads
-        that were already running in the background, at once rather than whenever the
-        processor is garbage-collected (their open transactions would block a DROP SCHEMA)."""
+        """CacheBase's method (airbyte 0.71.3), plus:
+
+        - when reading fails, roll back the loads that were already running in the background,
+          at once rather than whenever the processor is garbage-collected (their open
+          transactions would block a DROP SCHEMA);
+        - the write stages its files in a directory of its own, removed on every exit path.
+          PyAirbyte deletes staged files only after a successful write (or when the writer is
+          garbage-collected, which a failed sync's traceback can prevent for the process's
+          life), so failed and stopped syncs left them under the cache directory for good.
+        """
         processor = self.get_record_processor(
             source_name=self.name,
             catalog_provider=catalog_provider,
             state_writer=state_writer,
         )
+        staging_dir = staging_dir_for(self.cache_dir, self.name)
+        processor.file_writer._cache_dir = staging_dir  # noqa: SLF001 -- airbyte 0.71.3
         try:
             processor.process_airbyte_messages(
                 messages=stdin,
@@ -59,4 +70,5 @@ class CopyPostgresCache(PostgresCache):
             )
         finally:
             processor.abort_background_loads()  # a no-op after success: all were finished
+            shutil.rmtree(staging_dir, ignore_errors=True)
         progress_tracker.log_cache_processing_complete()
