@@ -202,7 +202,7 @@ def _parse_entry(path: Path, index: int, raw: object) -> tuple[CodeLocation | No
     for unknown in sorted(set(raw) - _KNOWN_FIELDS):
         findings.append(
             err(
-                unknown,
+                unknown if unknown.strip() else json.dumps(unknown),  # "" would name no field
                 f"unknown field (known: {', '.join(sorted(_KNOWN_FIELDS))}); check the spelling",
                 "warning",
             )

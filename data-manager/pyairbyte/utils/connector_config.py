@@ -316,7 +316,7 @@ def load_connector_file(path: Path | str) -> ConnectorConfig:
     if unknown:
         raise ConnectorConfigError(
             path,
-            _short(unknown[0], quote=False),
+            _short(unknown[0], quote=not (isinstance(unknown[0], str) and unknown[0].strip())),
             f"unknown key {_short(unknown[0])}",
             f"remove it or use one of: {', '.join(ALLOWED_KEYS)}",
         )

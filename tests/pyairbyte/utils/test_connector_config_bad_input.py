@@ -43,10 +43,12 @@ streams: []
 
 
 def alias_bomb(levels: int = 9, width: int = 10) -> str:
-    """The "billion laughs" shape: each anchor is a list of `width` aliases of the one before."""
-    lines = [f"a0: &a0 [{', '.join(['lol'] * width)}]"]
+    """A connector YAML whose config is "billion laughs": each anchor a list of `width` aliases
+    of the one before, 10^9 leaves once expanded, in under 600 bytes."""
+    lines = ["version: 1", "name: source-bomb", "connector_type: source", "config:"]
+    lines.append(f"  a0: &a0 [{','.join(['lol'] * width)}]")
     for i in range(1, levels):
-        lines.append(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * width)}]")
+        lines.append(f"  a{i}: &a{i} [{','.join([f'*a{i - 1}'] * width)}]")
     return "\n".join(lines) + "\n"
 
 
