@@ -10,6 +10,12 @@ Events are handed out oldest first (by id); `bulk_write_events` numbers them in 
 Lifecycle: pending -> processing (attempts + 1) -> processed | failed; failed events are picked up
 again by `get_unprocessed_or_failed_events` until they reach `max_attempts`.
 
+Claiming (`mark_event_processing`) is one conditional UPDATE, so of two processors racing for an
+event exactly one gets it. A claim is a lease: an event still `processing` after
+EVENT_STORE_LEASE_SECONDS belongs to a processor that crashed (or was killed) mid-event, and is
+handed out and claimed again like a failed one (its attempt counted). Keep the lease above the
+longest handler run, or a slow handler's event is processed twice.
+
 Results are plain values (`WrittenEvent`, `BulkWriteResult`, event dicts). A database failure
 raises `pyairbyte.errors.EventStoreError` (with the counts of what was committed, for bulk
 writes), and an unknown event id `EventNotFoundError`; bad input raises ValueError.
@@ -23,6 +29,8 @@ Settings come from `pyairbyte.settings.event_store_settings()`:
 | EVENT_STORE_BATCH_SIZE      | 1000          | rows per INSERT batch in bulk_write_events     |
 | EVENT_STORE_MAX_ATTEMPTS    | 5             | failed events with this many attempts are no   |
 |                             |               | longer returned for processing                 |
+| EVENT_STORE_LEASE_SECONDS   | 300           | a `processing` event older than this is taken  |
+|                             |               | back (its processor crashed)                   |
 """
 
 from __future__ import annotations
@@ -255,19 +263,36 @@ _EVENT_COLUMNS = sql.SQL(
 )
 
 
-def get_unprocessed_or_failed_events(
-    event_type: str, limit: int | None = None, max_attempts: int | None = None
-) -> list[dict]:
-    """Events of `event_type` that are pending, or failed with fewer than max_attempts attempts.
+# An event a processor may claim: pending, failed with attempts left, or processing with an
+# expired lease (its processor died). Parameters: max_attempts, max_attempts, lease seconds.
+_CLAIMABLE = sql.SQL(
+    "(status = 'pending' or (status = 'failed' and attempts < %s) "
+    "or (status = 'processing' and attempts < %s "
+    "and updated_at < now() - make_interval(secs => %s)))"
+)
 
-    Oldest first. Events being processed or already processed are never returned.
+
+def _claim_params(max_attempts: int | None, lease_seconds: float | None) -> list:
+    store = settings.event_store_settings()
+    attempts = max_attempts or store.max_attempts
+    return [attempts, attempts, float(lease_seconds or store.lease_seconds)]
+
+
+def get_unprocessed_or_failed_events(
+    event_type: str,
+    limit: int | None = None,
+    max_attempts: int | None = None,
+    lease_seconds: float | None = None,
+) -> list[dict]:
+    """Events of `event_type` that are pending, failed with fewer than max_attempts attempts,
+    or left `processing` longer than the lease (EVENT_STORE_LEASE_SECONDS) by a processor that
+    crashed.
+
+    Oldest first. Events being processed (within their lease) or processed are never returned.
     """
-    max_attempts = max_attempts or settings.event_store_settings().max_attempts
-    query = sql.SQL(
-        "select {cols} from {table} where event_type = %s "
-        "and (status = 'pending' or (status = 'failed' and attempts < %s)) order by id"
-    ).format(cols=_EVENT_COLUMNS, table=_events_table())
-    params: list = [event_type, max_attempts]
+    query = sql.SQL("select {cols} from {table} where event_type = %s and {claimable} order by id")
+    query = query.format(cols=_EVENT_COLUMNS, table=_events_table(), claimable=_CLAIMABLE)
+    params: list = [event_type, *_claim_params(max_attempts, lease_seconds)]
     if limit is not None:
         query = query + sql.SQL(" limit %s")
         params.append(int(limit))
@@ -286,20 +311,24 @@ def get_event(event_id: int) -> dict | None:
         return dict(row) if row else None
 
 
-def mark_event_processing(event_id: int) -> dict | None:
-    """Claim a pending or failed event for processing and count the attempt.
+def mark_event_processing(
+    event_id: int, max_attempts: int | None = None, lease_seconds: float | None = None
+) -> dict | None:
+    """Claim an event for processing and count the attempt: a pending one, a failed one with
+    attempts left, or one whose processor's lease expired (see the module docstring).
 
-    Returns the claimed event, or None when it does not exist or another handler has it or it is
-    already processed, so two handlers never process the same event at once.
+    Returns the claimed event, or None when it does not exist, another handler holds its lease,
+    or it is already processed, so two handlers never process the same event at once (the
+    UPDATE re-checks the condition on the row it waited for).
     """
     with _connection() as conn, conn.cursor(cursor_factory=RealDictCursor) as cur:
         cur.execute(
             sql.SQL(
                 "update {table} set status = 'processing', attempts = attempts + 1, "
                 "last_error = null, updated_at = now() "
-                "where id = %s and status in ('pending', 'failed') returning {cols}"
-            ).format(table=_events_table(), cols=_EVENT_COLUMNS),
-            (event_id,),
+                "where id = %s and {claimable} returning {cols}"
+            ).format(table=_events_table(), cols=_EVENT_COLUMNS, claimable=_CLAIMABLE),
+            (event_id, *_claim_params(max_attempts, lease_seconds)),
         )
         row = cur.fetchone()
         conn.commit()

@@ -161,3 +161,130 @@ def test_unprocessed_or_failed_selection_and_status_updates(event_schema, monkey
     assert done["processed_at"] is not None
     with pytest.raises(es.EventNotFoundError, match="event 999999 does not exist"):
         es.mark_event_processed(999_999)
+
+
+# --- concurrent processors, and the lease --------------------------------------------------------
+
+WRITERS, PER_WRITER, OVERLAP_STEP = 4, 160, 80  # writer k writes users k*80 .. k*80+159
+DISTINCT_EVENTS = OVERLAP_STEP * (WRITERS - 1) + PER_WRITER
+
+
+def _slow_writer(start: int, barrier, results) -> None:
+    """Writes in small batches, so the processors work while events still arrive."""
+    barrier.wait(timeout=60)
+    created = 0
+    try:
+        for batch_start in range(start, start + PER_WRITER, 40):
+            events = [_user_event(i) for i in range(batch_start, batch_start + 40)]
+            created += es.bulk_write_events(events, batch_size=40).events_created
+        results.put({"role": "writer", "created": created})
+    except Exception as exc:
+        results.put({"role": "writer", "error": repr(exc)})
+
+
+def _processor(name: str, schema: str, barrier, writers_done, results) -> None:
+    """Claim, 'handle' (log the event id with this processor's name) and mark processed."""
+    import psycopg2
+
+    from pyairbyte import settings
+
+    barrier.wait(timeout=60)
+    conn = psycopg2.connect(**settings.postgres_settings().psycopg2_kwargs())
+    conn.autocommit = True
+    handled = 0
+    try:
+        while True:
+            done = writers_done.is_set()  # read before fetching: no event can be missed
+            events = es.get_unprocessed_or_failed_events("USER_SYNC_EVENT", limit=50)
+            if not events and done:
+                break
+            for event in events:
+                if es.mark_event_processing(event["id"]) is None:
+                    continue  # the other processor has it
+                with conn.cursor() as cur:
+                    cur.execute(
+                        f'insert into "{schema}".handled (event_id, processor) values (%s, %s)',
+                        (event["id"], name),
+                    )
+                es.mark_event_processed(event["id"], 200, "ok")
+                handled += 1
+        results.put({"role": "processor", "handled": handled})
+    except Exception as exc:
+        results.put({"role": "processor", "error": repr(exc)})
+    finally:
+        conn.close()
+
+
+def test_four_writers_and_two_processors_process_every_event_exactly_once(event_schema, pg_conn):
+    es.ensure_event_store(pg_conn)
+    with pg_conn.cursor() as cur:
+        cur.execute(f'create table "{event_schema}".handled (event_id bigint, processor text)')
+    ctx = multiprocessing.get_context("spawn")
+    barrier, writers_done, results = ctx.Barrier(WRITERS + 2), ctx.Event(), ctx.Queue()
+    writers = [
+        ctx.Process(target=_slow_writer, args=(k * OVERLAP_STEP, barrier, results))
+        for k in range(WRITERS)
+    ]
+    processors = [
+        ctx.Process(target=_processor, args=(f"p{k}", event_schema, barrier, writers_done, results))
+        for k in range(2)
+    ]
+    for p in writers + processors:
+        p.start()
+    outcomes = [results.get(timeout=180) for _ in writers]
+    writers_done.set()
+    outcomes += [results.get(timeout=180) for _ in processors]
+    for p in writers + processors:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    assert not [o for o in outcomes if "error" in o], outcomes
+
+    assert sum(o["created"] for o in outcomes if o["role"] == "writer") == DISTINCT_EVENTS
+    handled = [o["handled"] for o in outcomes if o["role"] == "processor"]
+    assert sum(handled) == DISTINCT_EVENTS
+    print(f"events handled per processor: {handled}")
+    assert _count(pg_conn, event_schema) == DISTINCT_EVENTS
+    assert _count(pg_conn, event_schema, "status = 'processed' and attempts = 1") == DISTINCT_EVENTS
+    with pg_conn.cursor() as cur:
+        cur.execute(f'select count(*), count(distinct event_id) from "{event_schema}".handled')
+        assert cur.fetchone() == (DISTINCT_EVENTS, DISTINCT_EVENTS)
+
+
+def _crash_while_processing(event_id: int) -> None:
+    """A processor that claims an event and dies before recording any outcome."""
+    import os
+
+    assert es.mark_event_processing(event_id) is not None
+    os._exit(1)
+
+
+def test_event_left_processing_by_a_crashed_processor_is_claimed_after_the_lease(
+    event_schema, monkeypatch
+):
+    import time
+
+    monkeypatch.setenv("EVENT_STORE_LEASE_SECONDS", "1.5")
+    event_id = es.write_event("USER_SYNC_EVENT", {"user_id": 1}).event_id
+    ctx = multiprocessing.get_context("spawn")
+    crashed = ctx.Process(target=_crash_while_processing, args=(event_id,))
+    crashed.start()
+    crashed.join(timeout=60)
+    assert crashed.exitcode == 1
+    claimed_at = es.get_event(event_id)["updated_at"]
+    assert es.get_event(event_id)["status"] == "processing"
+
+    # Within the lease the event is still the crashed processor's.
+    assert es.get_unprocessed_or_failed_events("USER_SYNC_EVENT") == []
+    assert es.mark_event_processing(event_id) is None
+
+    # Past the lease (measured on the database's clock) it is handed out and claimed again.
+    deadline = time.monotonic() + 10
+    while not es.get_unprocessed_or_failed_events("USER_SYNC_EVENT"):
+        assert time.monotonic() < deadline, "the expired lease was never taken back"
+        time.sleep(0.2)
+    reclaimed = es.mark_event_processing(event_id)
+    assert reclaimed is not None and reclaimed["attempts"] == 2
+    assert (reclaimed["updated_at"] - claimed_at).total_seconds() >= 1.5
+    assert es.mark_event_processing(event_id) is None  # a second processor does not get it
+    assert es.mark_event_processed(event_id)["status"] == "processed"
+    assert es.get_unprocessed_or_failed_events("USER_SYNC_EVENT") == []
