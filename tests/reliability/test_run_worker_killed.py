@@ -78,5 +78,5 @@ def test_run_whose_worker_dies_ends_failure_and_frees_the_connector(fault_platfo
     p.wait_until_loaded()
     assert p.code_server_pid() != server
     status, _ = p.wait_for_status(waiting, {"SUCCESS", "FAILURE", "CANCELED"}, timeout=300)
-    assert status == "SUCCESS"
+    assert status == "SUCCESS", _run_failure_message(pg, waiting)
     assert _cache_rows(pg) == PRODUCTS
