@@ -16,6 +16,7 @@ Paths that only depend on the repository layout (app root, project dir, dbt, Pos
 |                | CODE_LOCATIONS_FILE             | the repository's code-locations.json |
 | supervisor     | DAGSTER_GRPC_BIND_HOST          | 127.0.0.1 (0.0.0.0 in containers)   |
 |                | DAGSTER_INIT_CHILD_OUTPUT       | file (inherit in containers)        |
+|                | DAGSTER_INIT_HOST               | unset: every entry's host           |
 |                | DAGSTER_GRPC_STARTUP_TIMEOUT    | 180 seconds                         |
 |                | DAGSTER_INIT_BACKOFF_MAX        | 30 seconds                          |
 |                | DAGSTER_INIT_LOAD_ERROR_RETRIES | 2                                   |
@@ -79,6 +80,8 @@ class SupervisorSettings(_Area):
 
     bind_host: str = Field("127.0.0.1", alias="DAGSTER_GRPC_BIND_HOST")
     child_output: Literal["file", "inherit"] = Field("file", alias="DAGSTER_INIT_CHILD_OUTPUT")
+    # Serve only the code-locations.json entries whose `host` is this (sharding across hosts).
+    host_filter: str | None = Field(None, alias="DAGSTER_INIT_HOST")
     startup_timeout: Seconds = Field(180.0, alias="DAGSTER_GRPC_STARTUP_TIMEOUT")
     backoff_max: Seconds = Field(30.0, alias="DAGSTER_INIT_BACKOFF_MAX")
     load_error_retries: Annotated[int, Field(ge=0)] = Field(

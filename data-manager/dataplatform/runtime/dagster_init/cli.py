@@ -48,10 +48,20 @@ def healthcheck() -> int:
     return 0
 
 
-def serve(bind_host: str | None, source: Path | None, child_output: str | None) -> int:
-    """Validate the locations, then supervise the valid, enabled ones until SIGTERM."""
+def serve(
+    bind_host: str | None,
+    source: Path | None,
+    child_output: str | None,
+    host_filter: str | None = None,
+) -> int:
+    """Validate the locations, then supervise the valid, enabled ones until SIGTERM.
+
+    With a host filter, only the entries whose `host` is that host: one dagster-init per machine,
+    each serving its share, while the generated workspace lists every entry at its host.
+    """
     from dataplatform import settings
     from dataplatform.runtime.code_locations import CodeLocationsError, read_code_locations
+    from dataplatform.runtime.dagster_init.launchers import launcher_for
     from dataplatform.runtime.dagster_init.supervisor import Supervisor, Timing
 
     configure_logging()
@@ -69,22 +79,40 @@ def serve(bind_host: str | None, source: Path | None, child_output: str | None) 
     for warning in (f for f in findings if f.severity == "warning"):
         log.warning("%s", warning)
     errors = [f for f in findings if f.severity == "error"]
+    host_filter = host_filter or supervisor_settings.host_filter
     active = [loc for loc in locations if loc.enabled]
     for loc in locations:
         if not loc.enabled:
             log.info("location %s: disabled in %s, not started", loc.name, source)
+    if host_filter is not None:
+        elsewhere = {loc.name for loc in locations if loc.host != host_filter}
+        for loc in active:
+            if loc.name in elsewhere:
+                log.info("location %s: served by host %s, not %s", loc.name, loc.host, host_filter)
+        active = [loc for loc in active if loc.name not in elsewhere]
+        errors = [f for f in errors if f.location_name not in elsewhere]
     if not active:
         for finding in errors:
             log.error("%s", finding)
-        log.error("no enabled, valid code location in %s; nothing to serve", source)
+        where = f" for host {host_filter}" if host_filter is not None else ""
+        log.error("no enabled, valid code location%s in %s; nothing to serve", where, source)
         return 2
+    child_logs = (child_output or supervisor_settings.child_output) == "file"
+    launcher = launcher_for(
+        supervisor_settings.mode,
+        child_logs,
+        supervisor_settings.preload_modules(),
+        supervisor_settings.backoff_max,
+    )
+    log.info("mode %s (DAGSTER_INIT_MODE)", launcher.mode)
     supervisor = Supervisor(
         active,
         errors,
         bind_host or supervisor_settings.bind_host,
         source,
         Timing.from_settings(supervisor_settings),
-        child_logs=(child_output or supervisor_settings.child_output) == "file",
+        child_logs=child_logs,
+        launcher=launcher,
     )
     return supervisor.run()
 
@@ -107,13 +135,24 @@ def serve(bind_host: str | None, source: Path | None, child_output: str | None) 
     "Default: $DAGSTER_INIT_CHILD_OUTPUT, else file.",
 )
 @click.option(
+    "--host-filter",
+    help="Serve only the entries whose `host` is this (one dagster-init per machine). "
+    "Default: $DAGSTER_INIT_HOST, else every entry.",
+)
+@click.option(
     "--healthcheck",
     "check_health",
     is_flag=True,
     help="Exit 0 if a running dagster-init has every location up (for container health).",
 )
 def command(
-    bind_host: str | None, source: Path | None, child_output: str | None, check_health: bool
+    bind_host: str | None,
+    source: Path | None,
+    child_output: str | None,
+    host_filter: str | None,
+    check_health: bool,
 ) -> None:
     """Start and supervise one gRPC code server per enabled code location."""
-    sys.exit(healthcheck() if check_health else serve(bind_host, source, child_output))
+    if check_health:
+        sys.exit(healthcheck())
+    sys.exit(serve(bind_host, source, child_output, host_filter))
