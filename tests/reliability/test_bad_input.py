@@ -38,9 +38,11 @@ from dataplatform.runtime.code_locations import (
 from pyairbyte.utils.connector_config import ConnectorConfigError, load_connector_file
 from tests.dataplatform.lifecycle.conftest import RepoCopy, make_copy
 
+# No example database: the suite writes nothing into the repository (.hypothesis/).
 PROPERTY = settings(
     max_examples=120,
     deadline=None,
+    database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 SECRET = "sk-live-badinput-93b1"
