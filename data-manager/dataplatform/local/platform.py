@@ -274,7 +274,9 @@ def start_component(component: str, cmd: list[str], env: dict[str, str]) -> int:
     watchdog = f"{component}-watchdog"
     pid = live_pid(watchdog)
     if pid:
-        _say(f"{component}: already running under its watchdog (pid {pid})")
+        _say(
+            f"{component}: already running (pid {live_pid(component)}) under a watchdog (pid {pid})"
+        )
         return pid
     orphan = live_pid(component)
     if orphan:  # its watchdog died: replace it by a supervised one
@@ -436,8 +438,13 @@ def stop(timeout: float = 30.0) -> list[str]:
     extra = sorted(p for p in run.glob("*.pid") if p not in ordered) if run.exists() else []
     for path in ordered + extra:
         pid = processes.read_live_pid(path)
+        # A watchdog stops its child (and removes its pid file) before it exits.
+        child = path.stem.removesuffix("-watchdog") if path.stem.endswith("-watchdog") else None
+        child_pid = live_pid(child) if child else None
         if pid and processes.terminate(pid, timeout=timeout):
             stopped.append(f"{path.stem} (pid {pid})")
+            if child_pid and not processes.read_live_pid(pid_file(child)):
+                stopped.append(f"{child} (pid {child_pid})")
         path.unlink(missing_ok=True)
     state = read_state()
     if state.get("postgres", {}).get("managed"):
