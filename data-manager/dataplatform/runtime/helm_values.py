@@ -11,8 +11,11 @@ The values cover two parts of the chart:
   one Secret (POSTGRES_* for the PyAirbyte cache and the connector YAMLs' ${VAR}s), so the values
   do not change when a connector YAML gains a variable; secret.example.yaml lists the keys.
 - the instance: K8sRunLauncher (each run is a Job), the chart's PostgreSQL storage pointed at an
-  external database, and the queued run coordinator and run monitoring read from
-  platform/dagster.yaml, so the limit of one run per connector cannot differ between the two.
+  external database, and the run coordinator and run monitoring read from platform/dagster.yaml,
+  so the limit of one run per connector cannot differ between the two. The coordinator is
+  Dagster's QueuedRunCoordinator given as the chart's CustomRunCoordinator with the file's config
+  verbatim: the chart's queuedRunCoordinator has no keys for the code-server retries
+  (max_user_code_failure_retries, user_code_failure_retry_delay) that the file sets.
 
 Chart deployment names become Kubernetes object names (DNS-1123), so a location's `_` becomes
 `-`: the chart's generated workspace names the location `airbyte-sync`, not `airbyte_sync`.
@@ -56,13 +59,6 @@ RUN_RESOURCES = {
 }
 
 # snake_case keys of platform/dagster.yaml -> the chart's camelCase values.
-_COORDINATOR_KEYS = {
-    "max_concurrent_runs": "maxConcurrentRuns",
-    "tag_concurrency_limits": "tagConcurrencyLimits",
-    "dequeue_interval_seconds": "dequeueIntervalSeconds",
-    "dequeue_num_workers": "dequeueNumWorkers",
-    "dequeue_use_threads": "dequeueUseThreads",
-}
 _MONITORING_KEYS = {
     "enabled": "enabled",
     "start_timeout_seconds": "startTimeoutSeconds",
@@ -101,7 +97,7 @@ def _translate(section: dict, keys: dict[str, str], path: Path, where: str) -> d
 
 
 def instance_settings(dagster_yaml: Path) -> tuple[dict, dict]:
-    """(runCoordinator config, runMonitoring) for the chart, from the local instance config."""
+    """(runCoordinator, runMonitoring) for the chart, from the local instance config."""
     try:
         instance = yaml.safe_load(dagster_yaml.read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:
@@ -112,11 +108,19 @@ def instance_settings(dagster_yaml: Path) -> tuple[dict, dict]:
             f"{dagster_yaml}: run_coordinator.class must be QueuedRunCoordinator for the chart's "
             "dagsterDaemon.runCoordinator"
         )
-    queued = _translate(coordinator.get("config") or {}, _COORDINATOR_KEYS, dagster_yaml,
-                        "run_coordinator.config")  # fmt: skip
+    custom = {
+        "module": coordinator.get("module", "dagster._core.run_coordinator"),
+        "class": "QueuedRunCoordinator",
+        "config": coordinator.get("config") or {},
+    }
+    run_coordinator = {
+        "enabled": True,
+        "type": "CustomRunCoordinator",
+        "config": {"customRunCoordinator": custom},
+    }
     monitoring = _translate(instance.get("run_monitoring") or {"enabled": False},
                             _MONITORING_KEYS, dagster_yaml, "run_monitoring")  # fmt: skip
-    return queued, monitoring
+    return run_coordinator, monitoring
 
 
 def user_deployment(loc: CodeLocation) -> dict[str, Any]:
@@ -144,7 +148,7 @@ def user_deployment(loc: CodeLocation) -> dict[str, Any]:
 
 
 def values(locations: list[CodeLocation], dagster_yaml: Path) -> dict[str, Any]:
-    queued, monitoring = instance_settings(dagster_yaml)
+    run_coordinator, monitoring = instance_settings(dagster_yaml)
     return {
         "global": {"postgresqlSecretName": PG_PASSWORD_SECRET},
         "dagster-user-deployments": {
@@ -181,11 +185,7 @@ def values(locations: list[CodeLocation], dagster_yaml: Path) -> dict[str, Any]:
         "generatePostgresqlPasswordSecret": False,
         "dagsterDaemon": {
             "enabled": True,
-            "runCoordinator": {
-                "enabled": True,
-                "type": "QueuedRunCoordinator",
-                "config": {"queuedRunCoordinator": queued},
-            },
+            "runCoordinator": run_coordinator,
             "runMonitoring": monitoring,
         },
         "telemetry": {"enabled": False},

@@ -57,7 +57,8 @@ def test_values_validate_against_the_charts_schema(values):
         (("dagster-user-deployments", "deployments", 0, "port"), "4266"),
         (("dagster-user-deployments", "deployments", 0, "name"), "airbyte_sync"),
         (("runLauncher", "config", "k8sRunLauncher", "env_secrets"), []),
-        (("dagsterDaemon", "runCoordinator", "config", "queuedRunCoordinator", "tag_limits"), []),
+        (("dagsterDaemon", "runCoordinator", "config", "customRunCoordinator", "klass"), "X"),
+        (("dagsterDaemon", "runCoordinator", "type"), "Queued"),
     ],
 )
 def test_schema_rejects_what_the_chart_rejects(values, path, bad):
@@ -84,13 +85,16 @@ def test_one_deployment_per_enabled_location(values):
 
 def test_run_coordinator_and_monitoring_come_from_platform_dagster_yaml(values):
     instance = yaml.safe_load((ROOT / "platform" / "dagster.yaml").read_text())
-    queued = values["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]
-    assert (
-        queued["tagConcurrencyLimits"]
-        == instance["run_coordinator"]["config"]["tag_concurrency_limits"]
+    coordinator = values["dagsterDaemon"]["runCoordinator"]
+    custom = coordinator["config"]["customRunCoordinator"]
+    # Dagster's QueuedRunCoordinator with the file's config verbatim (see helm_values).
+    assert (custom["module"], custom["class"]) == (
+        instance["run_coordinator"]["module"],
+        instance["run_coordinator"]["class"],
     )
+    assert custom["config"] == instance["run_coordinator"]["config"]
     assert {"key": "dataplatform/connector", "value": {"applyLimitPerUniqueValue": True},
-            "limit": 1} in queued["tagConcurrencyLimits"]  # fmt: skip
+            "limit": 1} in custom["config"]["tag_concurrency_limits"]  # fmt: skip
     monitoring = values["dagsterDaemon"]["runMonitoring"]
     assert monitoring["enabled"] is True
     assert monitoring["startTimeoutSeconds"] == instance["run_monitoring"]["start_timeout_seconds"]
@@ -118,8 +122,8 @@ def test_a_changed_tag_limit_drifts_the_values_and_write_follows(tree):
     assert set(derived_configs.drift(source, files)) == {files.helm_values}
     derived_configs.write(source, files)
     written = yaml.safe_load(files.helm_values.read_text())
-    queued = written["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]
-    assert queued["tagConcurrencyLimits"][0]["limit"] == 2
+    custom = written["dagsterDaemon"]["runCoordinator"]["config"]["customRunCoordinator"]
+    assert custom["config"]["tag_concurrency_limits"][0]["limit"] == 2
 
 
 def test_an_instance_setting_the_chart_cannot_express_is_a_clear_error(tree):
@@ -259,3 +263,12 @@ def test_image_set_arguments_cover_every_deployment(values):
     assert len(args) == 4 * len(_deployments(values))
     assert args[-1] == f"dagster-user-deployments.deployments[{len(_deployments(values)) - 1}]" \
         ".image.tag=2026.12.1"  # fmt: skip
+
+
+def test_run_coordinator_config_loads_in_dagster(values):
+    from dagster._config import process_config
+    from dagster._core.run_coordinator import QueuedRunCoordinator
+
+    custom = values["dagsterDaemon"]["runCoordinator"]["config"]["customRunCoordinator"]
+    result = process_config(QueuedRunCoordinator.config_type(), custom["config"])
+    assert result.success, result.errors
