@@ -20,6 +20,8 @@ Paths that only depend on the repository layout (app root, project dir, dbt, Pos
 |                | DAGSTER_GRPC_STARTUP_TIMEOUT    | 180 seconds                         |
 |                | DAGSTER_INIT_BACKOFF_MAX        | 30 seconds                          |
 |                | DAGSTER_INIT_LOAD_ERROR_RETRIES | 2                                   |
+|                | DAGSTER_INIT_MODE               | fork (or process: plain processes)  |
+|                | DAGSTER_INIT_PRELOAD            | dagster,dagster_dbt,airbyte         |
 | local platform | DAGSTER_WEBSERVER_HOST          | 127.0.0.1                           |
 |                | DAGSTER_WEBSERVER_PORT          | 3030                                |
 | local postgres | POSTGRES_HOST                   | unset: run a private cluster        |
@@ -87,6 +89,16 @@ class SupervisorSettings(_Area):
     load_error_retries: Annotated[int, Field(ge=0)] = Field(
         2, alias="DAGSTER_INIT_LOAD_ERROR_RETRIES"
     )
+    # fork: code servers forked from one pre-loaded parent (dataplatform.runtime.forkserver);
+    # process: one plain `dagster api grpc` process each (debugging, fallback).
+    mode: Literal["fork", "process"] = Field("process", alias="DAGSTER_INIT_MODE")
+    # Libraries the fork parent imports once; never a code location's own modules.
+    preload: str = Field("dagster,dagster_dbt,airbyte", alias="DAGSTER_INIT_PRELOAD")
+
+    def preload_modules(self) -> list[str]:
+        """The libraries to pre-load; "none" for dagster alone (quicker start, more memory)."""
+        names = [name.strip() for name in self.preload.split(",") if name.strip()]
+        return [] if names == ["none"] else names
 
 
 class LocalPlatformSettings(_Area):

@@ -64,14 +64,16 @@ def spawn(
     log_path: Path | None,
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
+    pass_fds: tuple[int, ...] = (),
 ) -> subprocess.Popen:
     """Start `cmd` in its own session (own process group), output appended to `log_path`.
 
-    With log_path None the child shares our stdout/stderr (container mode).
+    With log_path None the child shares our stdout/stderr (container mode). `pass_fds` stay
+    open in the child (the fork server's socket).
     """
     _signals_not_ignored()
     if log_path is None:
-        return subprocess.Popen(cmd, env=env, cwd=cwd, start_new_session=True)
+        return subprocess.Popen(cmd, env=env, cwd=cwd, start_new_session=True, pass_fds=pass_fds)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} start: {' '.join(cmd)}\n".encode())
@@ -84,6 +86,7 @@ def spawn(
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            pass_fds=pass_fds,
         )
 
 
@@ -230,6 +233,29 @@ def other_listeners(port: int, own_pids: set[int]) -> list[str]:
     except (psutil.AccessDenied, PermissionError):
         return []
     return sorted(set(found))
+
+
+def listens_on(pid: int, port: int) -> bool:
+    """Whether process `pid` itself has a listening TCP socket on `port`."""
+    try:
+        return any(
+            c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port
+            for c in psutil.Process(pid).net_connections(kind="tcp")
+        )
+    except psutil.Error:
+        return False
+
+
+def memory_mb(pid: int) -> dict[str, float]:
+    """RSS, PSS and USS (MB) from /proc/PID/smaps_rollup: PSS splits shared pages fairly."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[-1] == "kB":
+            fields[parts[0].rstrip(":")] = int(parts[1])
+    uss = fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)
+    kb = 1024 / 1e6
+    return {"rss": fields.get("Rss", 0) * kb, "pss": fields.get("Pss", 0) * kb, "uss": uss * kb}
 
 
 def rss_mb(pid: int) -> float:

@@ -1,7 +1,9 @@
-"""dagster-init with small fixture locations: real `dagster api grpc` processes.
+"""dagster-init with small fixture locations: real code servers, in both modes.
 
 One supervisor serves a config with good, broken, port-conflicted and invalid entries; the tests
-then check what a user would see: states in the status file, log lines, live processes.
+then check what a user would see: states in the status file, log lines, live processes. Every
+test runs twice: with forked code servers (the default) and with plain `dagster api grpc`
+processes (DAGSTER_INIT_MODE=process).
 """
 
 from __future__ import annotations
@@ -60,9 +62,10 @@ class Supervised:
         return self.log_path.read_text()
 
 
-@pytest.fixture(scope="module")
-def supervised(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("supervisor")
+@pytest.fixture(scope="module", params=["fork", "process"])
+def supervised(request, tmp_path_factory):
+    mode = request.param
+    tmp = tmp_path_factory.mktemp(f"supervisor-{mode}")
     alpha, beta, broken, taken = free_code_location_ports(4)
     # The port conflict: something else already listens on `taken`.
     blocker = socket.socket()
@@ -94,6 +97,8 @@ def supervised(tmp_path_factory):
         "DAGSTER_HOME": str(tmp / "dagster_home"),
         "DAGSTER_INIT_BACKOFF_MAX": "3",
         "DAGSTER_INIT_LOAD_ERROR_RETRIES": "1",
+        "DAGSTER_INIT_MODE": mode,
+        "DAGSTER_INIT_PRELOAD": "none",  # dagster only: the fork server is ready in seconds
     }
     # An instance whose storage exists, as platform start leaves it (see ensure_instance_storage).
     (tmp / "dagster_home").mkdir()
@@ -105,6 +110,7 @@ def supervised(tmp_path_factory):
     )
     ports = {"alpha": alpha, "beta": beta, "broken": broken, "taken": taken}
     sup = Supervised(platform_dir, log_path, ports, blocker)
+    sup.mode = mode
     with open(log_path, "wb") as log:
         sup.proc = subprocess.Popen(
             ["bash", str(SCRIPT)], env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -152,14 +158,12 @@ def test_invalid_entries_get_one_clear_error_each_and_nothing_starts(supervised)
     assert set(supervised.status()["locations"]) == {"alpha", "beta", "broken", "taken"}
     assert "location switched_off: disabled" in log
     assert port_is_free("127.0.0.1", 4300)
-    servers = [
-        p.cmdline() for p in psutil.Process(supervised.proc.pid).children() if "api" in p.cmdline()
-    ]
-    assert sorted(cmd[cmd.index("--location-name") + 1] for cmd in servers) == [
-        "alpha",
-        "beta",
-        "broken",
-    ]
+    serving = {n: i["pid"] for n, i in supervised.status()["locations"].items() if i["pid"]}
+    assert sorted(serving) == ["alpha", "beta", "broken"]
+    # Forked servers are re-parented to dagster-init (a subreaper): its children in both modes.
+    children = {p.pid for p in psutil.Process(supervised.proc.pid).children()}
+    assert set(serving.values()) <= children
+    assert supervised.status()["mode"] == supervised.mode
 
 
 def test_location_whose_code_fails_to_load_is_reported(supervised):

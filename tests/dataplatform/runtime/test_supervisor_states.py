@@ -18,4 +18,5 @@ def test_every_state_has_a_handler_and_idle_states_do_nothing():
 def test_status_names_are_the_ones_the_status_file_has_always_used():
     assert [s.value for s in LocationState] == [
         "starting", "ready", "load_error", "port_in_use", "backoff", "stopped", "invalid",
+        "reloading",
     ]  # fmt: skip

@@ -1,5 +1,10 @@
 """dagster-init: one `dagster api grpc` code server per enabled code location, supervised.
 
+Fork mode (DAGSTER_INIT_MODE=fork, the default): the servers are forks of one pre-loaded fork
+server (dataplatform.runtime.forkserver), ready in about a second and sharing the libraries'
+memory; the UI's Reload re-forks the location. DAGSTER_INIT_MODE=process runs one plain
+`dagster api grpc` process per location instead (debugging, fallback).
+
     dataplatform dagster-init [--bind-host 0.0.0.0] [--file code-locations.json]
 
 - Reads and validates code-locations.json; a bad entry is reported and skipped, the rest served.
@@ -16,6 +21,7 @@
 State goes to <platform dir>/run/dagster-init.status.json, logs to <platform dir>/logs/.
 Bind address: --bind-host or $DAGSTER_GRPC_BIND_HOST (127.0.0.1 locally, 0.0.0.0 in containers).
 
-Modules: `health` (is a server up, did its code load), `supervisor` (the per-location state
-machine and the main loop), `cli` (the command, and the container healthcheck).
+Modules: `health` (is a server up, did its code load), `launchers` (start a server as a process
+or a fork), `supervisor` (the per-location state machine and the main loop), `cli` (the
+command, and the container healthcheck).
 """

@@ -1,8 +1,13 @@
-"""The supervisor: one `dagster api grpc` child per location, driven through explicit states.
+"""The supervisor: one `dagster api grpc` server per location, driven through explicit states.
 
 Each location is in one `LocationState`; every poll calls that state's handler, which decides
-the next state. Only STARTING, READY and LOAD_ERROR have a live child; BACKOFF and PORT_IN_USE
-wait for their retry time; STOPPED and INVALID do nothing.
+the next state. Only STARTING, READY, LOAD_ERROR and RELOADING have a live server; BACKOFF and
+PORT_IN_USE wait for their retry time; STOPPED and INVALID do nothing.
+
+How a server is started is the launcher's business (`launchers`): a plain process, or a fork of
+the pre-loaded fork server. In fork mode a server's ReloadCode arrives here as a request: the
+location is forked afresh on the same port (RELOADING), and once the new server listens the old
+one stops listening and finishes the runs it started.
 """
 
 from __future__ import annotations
@@ -13,7 +18,6 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,8 +26,12 @@ from pathlib import Path
 from dataplatform.runtime import paths, processes
 from dataplatform.runtime.code_locations import CodeLocation, Finding
 from dataplatform.runtime.dagster_init.health import HealthChecker
+from dataplatform.runtime.dagster_init.launchers import (
+    LaunchError,
+    ProcessLauncher,
+    ReloadRequest,
+)
 from dataplatform.settings import SupervisorSettings
-from pyairbyte import settings
 
 log = logging.getLogger("dagster-init")
 
@@ -38,9 +46,10 @@ class LocationState(enum.Enum):
     BACKOFF = "backoff"  # exited or hung; waiting to restart
     STOPPED = "stopped"
     INVALID = "invalid"  # bad entry in code-locations.json; never started
+    RELOADING = "reloading"  # serving, while a fresh fork of it loads (fork mode's Reload)
 
 
-SERVING_STATES = (LocationState.READY, LocationState.LOAD_ERROR)
+SERVING_STATES = (LocationState.READY, LocationState.LOAD_ERROR, LocationState.RELOADING)
 
 
 @dataclass
@@ -68,7 +77,7 @@ class Timing:
 class ManagedServer:
     location: CodeLocation
     state: LocationState = LocationState.STARTING
-    popen: subprocess.Popen | None = None
+    popen: subprocess.Popen | None = None  # or a launchers.Child: anything with pid and poll()
     started_at: float = 0.0
     ready_after: float | None = None
     restarts: int = 0
@@ -79,6 +88,9 @@ class ManagedServer:
     message: str = ""
     load_retries: int = 0
     claim: object | None = None  # machine-wide claim on the port (processes.claim)
+    replacement: object | None = None  # RELOADING: the fresh fork, until it listens
+    reload: ReloadRequest | None = None
+    state_before_reload: LocationState = LocationState.READY
 
     @property
     def pid(self) -> int | None:
@@ -94,6 +106,7 @@ class Supervisor:
         source: Path,
         timing: Timing,
         child_logs: bool = True,
+        launcher=None,
     ):
         self.bind_host = bind_host
         # 0.0.0.0 is not an address to connect to; the servers answer on loopback too.
@@ -101,6 +114,8 @@ class Supervisor:
         self.source = source
         self.timing = timing
         self.child_logs = child_logs
+        self.launcher = launcher or ProcessLauncher(child_logs)
+        self.retired: list = []  # replaced by a reload; finishing their runs
         self.servers = [
             ManagedServer(loc, backoff=self.timing.backoff_initial) for loc in locations
         ]
@@ -119,17 +134,14 @@ class Supervisor:
             LocationState.PORT_IN_USE: self._on_port_in_use,
             LocationState.STOPPED: self._on_idle,
             LocationState.INVALID: self._on_idle,
+            LocationState.RELOADING: self._on_reloading,
         }
 
     # ---- process control -------------------------------------------------------------------
 
-    def _command(self, loc: CodeLocation) -> list[str]:
+    def _grpc_args(self, loc: CodeLocation) -> list[str]:
+        """The arguments of `dagster api grpc` (both launchers run exactly that command)."""
         return [
-            sys.executable,
-            "-m",
-            "dagster",
-            "api",
-            "grpc",
             "--module-name",
             loc.module,
             "--host",
@@ -160,25 +172,33 @@ class Supervisor:
                 f" by {holder}" if holder else ""
             )
             return self._port_in_use(srv, now, message, "free the port")
-        srv.popen = processes.spawn(
-            self._command(loc),
-            self._log_path(loc) if self.child_logs else None,
-            env=os.environ.copy(),
-            cwd=settings.app_root(),
-        )
+        try:
+            srv.popen = self._launch(loc)
+        except LaunchError as exc:
+            log.error("location %s: %s", loc.name, exc)
+            srv.state, srv.message = LocationState.BACKOFF, str(exc)
+            return self._schedule_retry(srv, now)
+        if srv.popen is None:
+            srv.message = "waiting for the fork server to finish pre-loading"
+            return
         processes.write_pid_file(self._pid_path(loc), srv.popen.pid)
         srv.state, srv.message = LocationState.STARTING, ""
         srv.started_at = now
         srv.ready_after = None
         srv.health_failures = 0
         log.info(
-            "location %s: starting %s on %s:%d (pid %d)",
+            "location %s: starting %s on %s:%d (pid %d, %s)",
             loc.name,
             loc.module,
             self.bind_host,
             loc.port,
             srv.popen.pid,
+            "forked" if self.launcher.mode == "fork" else "process",
         )
+
+    def _launch(self, loc: CodeLocation):
+        log_path = self._log_path(loc) if self.child_logs else None
+        return self.launcher.start(loc.name, self._grpc_args(loc), log_path)
 
     def _port_in_use(self, srv: ManagedServer, now: float, message: str, remedy: str) -> None:
         """Report a location whose port is taken (once per distinct cause) and retry later."""
@@ -206,9 +226,15 @@ class Supervisor:
             )
         srv.backoff = min(srv.backoff * 2, self.timing.backoff_max)
 
+    @staticmethod
+    def _terminate(proc, timeout: float = 10.0) -> None:
+        if proc is not None and proc.poll() is None:
+            popen = proc if isinstance(proc, subprocess.Popen) else None
+            processes.terminate(proc.pid, timeout=timeout, popen=popen)
+
     def _kill(self, srv: ManagedServer, timeout: float = 10.0) -> None:
-        if srv.popen is not None and srv.popen.poll() is None:
-            processes.terminate(srv.popen.pid, timeout=timeout, popen=srv.popen)
+        self._end_reload(srv, "the location is being restarted")
+        self._terminate(srv.popen, timeout)
         if self._checker is not None:
             self._checker.forget(self.check_host, srv.location.port)
         srv.popen = None
@@ -252,8 +278,11 @@ class Supervisor:
                 )
                 self._kill_and_retry(srv, now, "did not answer in time")
             return
+        retired = {proc.pid for proc in self.retired}
+        if any(processes.listens_on(pid, loc.port) for pid in retired):
+            return  # a reload's old server is closing its listener; ask the new one only
         srv.ready_after = time.monotonic() - srv.started_at
-        sharing = processes.other_listeners(loc.port, {srv.popen.pid})
+        sharing = processes.other_listeners(loc.port, {srv.popen.pid, *retired})
         if sharing:
             message = f"port {loc.port} is also bound by {', '.join(sharing)}"
             log.error(
@@ -331,6 +360,67 @@ class Supervisor:
     def _on_idle(self, srv: ManagedServer, now: float) -> None:
         """STOPPED or INVALID: nothing to do."""
 
+    # ---- reload (fork mode) ----------------------------------------------------------------
+
+    def _begin_reload(self, request: ReloadRequest, now: float) -> None:
+        """A server's ReloadCode: fork the location afresh on the same port (RELOADING)."""
+        srv = next((s for s in self.servers if s.location.name == request.location), None)
+        if srv is None or srv.state not in SERVING_STATES or srv.pid != request.pid:
+            state = srv.state.value if srv else "unknown"
+            return request.answer(False, error=f"location {request.location} is {state}, "
+                                  f"not served by pid {request.pid}")  # fmt: skip
+        if srv.state == LocationState.RELOADING:
+            return request.answer(False, error="a reload is already in progress")
+        try:
+            replacement = self._launch(srv.location)
+        except LaunchError as exc:
+            return request.answer(False, error=str(exc))
+        if replacement is None:
+            return request.answer(False, error="the fork server is restarting; try again")
+        log.info("location %s: Reload requested; forked pid %d to replace pid %d",
+                 srv.location.name, replacement.pid, srv.popen.pid)  # fmt: skip
+        srv.state_before_reload, srv.state = srv.state, LocationState.RELOADING
+        srv.replacement, srv.reload, srv.started_at = replacement, request, now
+
+    def _end_reload(self, srv: ManagedServer, error: str) -> None:
+        """Give up a reload in progress: stop the fresh fork, tell the old server why."""
+        if srv.replacement is not None:
+            self._terminate(srv.replacement, timeout=5)
+            srv.replacement = None
+        if srv.reload is not None:
+            srv.reload.answer(False, error=error)
+            srv.reload = None
+
+    def _on_reloading(self, srv: ManagedServer, now: float) -> None:
+        """Wait for the fresh fork to listen; then swap, and check it like a new start."""
+        loc, new = srv.location, srv.replacement
+        code = new.poll()
+        if code is not None or now - srv.started_at > self.timing.startup_timeout:
+            why = f"exited with code {code}" if code is not None else "did not listen in time"
+            log.error("location %s: reload failed: the new server %s; the old one keeps "
+                      "serving", loc.name, why)  # fmt: skip
+            self._end_reload(srv, f"the new server {why}; see {self._log_path(loc)}")
+            srv.state = srv.state_before_reload
+            return
+        if not processes.listens_on(new.pid, loc.port):
+            return
+        old = srv.popen
+        self.retired.append(old)
+        srv.popen, srv.replacement = new, None
+        processes.write_pid_file(self._pid_path(loc), new.pid)
+        srv.reload.answer(True, pid=new.pid)
+        srv.reload = None
+        if self._checker is not None:
+            self._checker.forget(self.check_host, loc.port)
+        # Checked as a fresh start; a load error is the edit's own, so it is not retried.
+        srv.state, srv.load_retries = LocationState.STARTING, self.timing.load_error_retries
+        srv.health_failures = 0
+        log.info("location %s: pid %d replaces pid %d (which stops listening and finishes its "
+                 "runs)", loc.name, new.pid, old.pid)  # fmt: skip
+
+    def _reap_retired(self) -> None:
+        self.retired = [proc for proc in self.retired if proc.poll() is None]
+
     def _exited(self, srv: ManagedServer, now: float) -> bool:
         """If the child exited, log why (with its last log lines), schedule a restart, True."""
         code = srv.popen.poll()
@@ -367,6 +457,9 @@ class Supervisor:
             "supervisor_pid": os.getpid(),
             "source": str(self.source),
             "bind_host": self.bind_host,
+            "mode": self.launcher.mode,
+            "fork_server": self.launcher.status() or None,
+            "retired_pids": [proc.pid for proc in self.retired],
             "initial_round_complete": self._initial_round_logged,
             "locations": {
                 srv.location.name: {
@@ -456,6 +549,7 @@ class Supervisor:
         try:
             # Start every server before importing gRPC, so that import overlaps their startup.
             now = time.monotonic()
+            self.launcher.tick(now)
             for srv in self.servers:
                 self._tick(srv, now)
             self._write_status()
@@ -465,10 +559,14 @@ class Supervisor:
                     self._restart_all = False
                     self._restart_every_server()
                 now = time.monotonic()
+                self.launcher.tick(now)
+                for request in self.launcher.reload_requests():
+                    self._begin_reload(request, now)
                 for srv in self.servers:
                     if self._stop_requested:
                         break
                     self._tick(srv, now)
+                self._reap_retired()
                 self._maybe_log_initial_round(time.monotonic())
                 self._write_status()
                 time.sleep(self.timing.poll_interval)
@@ -478,9 +576,12 @@ class Supervisor:
 
     def shutdown(self) -> None:
         log.info("stopping %d code server(s)", sum(1 for s in self.servers if s.pid))
-        for srv in self.servers:
-            if srv.popen is not None and srv.popen.poll() is None:
-                processes._signal_group(srv.popen.pid, signal.SIGTERM)
+        live = [s.popen for s in self.servers] + [s.replacement for s in self.servers]
+        for proc in [p for p in live + self.retired if p is not None and p.poll() is None]:
+            processes._signal_group(proc.pid, signal.SIGTERM)
+        for proc in self.retired:
+            self._terminate(proc)
+        self.retired = []
         for srv in self.servers:
             self._kill(srv)  # waits, escalating to SIGKILL if needed
             srv.state = LocationState.STOPPED
@@ -489,6 +590,7 @@ class Supervisor:
                 srv.claim = None
         if self._checker is not None:
             self._checker.close()
+        self.launcher.close()
         self._write_status()
         (paths.run_dir() / "dagster-init.pid").unlink(missing_ok=True)
         log.info("all code servers stopped")
