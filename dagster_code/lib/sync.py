@@ -53,12 +53,3 @@ def materialize_sync_result(context: AssetExecutionContext, result: dict) -> Mat
     context.log.info("Data synced to the PostgreSQL cache; ready for dbt")
     return MaterializeResult(metadata=metadata)
 
-
-def report_sync_result(context: AssetExecutionContext, result: dict) -> dict:
-    """For an asset that returns the result dict itself: the same metadata, the same Failure."""
-    metadata = sync_metadata(result)
-    if result.get("status") != "success":
-        raise _failure(result, metadata)
-    context.add_output_metadata(metadata)
-    context.log.info("Data synced to the PostgreSQL cache; ready for dbt")
-    return result

@@ -1,7 +1,7 @@
-from dagster import AssetExecutionContext, asset
+from dagster import AssetExecutionContext, MaterializeResult, asset
 
 from dagster_code.lib.resources import PostgresCacheResource
-from dagster_code.lib.sync import report_sync_result
+from dagster_code.lib.sync import materialize_sync_result
 from pyairbyte.utils.pyairbyte_sync import sync_connector
 
 from .cleanup_assets import CONNECTOR, cleanup_airbyte_cache_tables_sweden
@@ -15,8 +15,8 @@ from .cleanup_assets import CONNECTOR, cleanup_airbyte_cache_tables_sweden
 )
 def sample_connector_sync_assets_sweden(
     context: AssetExecutionContext, sweden_cache: PostgresCacheResource
-) -> dict:
+) -> MaterializeResult:
     """Sync the sample products connector into the Sweden cache (tables sample_connector_*)."""
     cache = sweden_cache.get_cache(CONNECTOR)  # business decision: the Sweden cache
     result = sync_connector(CONNECTOR, ["products"], cache=cache)
-    return report_sync_result(context, result)
+    return materialize_sync_result(context, result)

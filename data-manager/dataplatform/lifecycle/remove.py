@@ -21,8 +21,6 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from dataplatform.lifecycle.dbt_files import DbtProject, read_project
 from dataplatform.lifecycle.errors import LifecycleError
 from dataplatform.lifecycle.file_transaction import FileTransaction
@@ -34,11 +32,13 @@ from dataplatform.lifecycle.project import (
     read_document,
     render_document,
 )
+from pyairbyte.errors import YamlFileError
 from pyairbyte.utils.connector_config import (
     ConnectorConfigError,
     connector_files,
     find_connector_file,
 )
+from pyairbyte.utils.safe_yaml import load_yaml_file
 
 _STATE_TABLES = ("_airbyte_state", "_airbyte_streams")
 
@@ -103,25 +103,35 @@ def _stage_connector_files(
         plan.notes.append(f"no connector YAML named {connector} to remove")
         return
     plan.txn.delete(yaml_path)
-    try:
-        manifest = (yaml.safe_load(yaml_path.read_text()) or {}).get("source_manifest")
-    except yaml.YAMLError:
-        manifest = None
-    if not isinstance(manifest, str):
+    manifest = _manifest_of(yaml_path)
+    if manifest is None:
         return
     manifest_path = (yaml_path.parent / manifest).resolve()
+    # Only a manifest inside the connectors directory is ours to delete: a YAML that points
+    # elsewhere (`../../x`) must never make remove delete a file outside it.
+    if not manifest_path.is_relative_to(project.connectors_dir.resolve()):
+        plan.notes.append(f"kept manifest {manifest}: it is outside {project.connectors_dir}")
+        return
     for other in connector_files(project.connectors_dir):
         if other == yaml_path:
             continue
-        try:
-            raw = (yaml.safe_load(other.read_text()) or {}).get("source_manifest")
-        except yaml.YAMLError:
-            continue
-        if isinstance(raw, str) and (other.parent / raw).resolve() == manifest_path:
+        raw = _manifest_of(other)
+        if raw is not None and (other.parent / raw).resolve() == manifest_path:
             plan.notes.append(f"kept manifest {manifest}: {other.name} uses it too")
             return
     if manifest_path.is_file():
         plan.txn.delete(manifest_path)
+
+
+def _manifest_of(yaml_path: Path) -> str | None:
+    """The YAML's `source_manifest` path, read with the loader's size and alias limits; None for
+    a mapping manifest or a file that does not load (it is deleted all the same)."""
+    try:
+        doc = load_yaml_file(yaml_path)
+    except YamlFileError:
+        return None
+    raw = doc.get("source_manifest") if isinstance(doc, dict) else None
+    return raw if isinstance(raw, str) else None
 
 
 def _dbt_sources_of(location: str, entry: dict | None, dbt: DbtProject) -> list[str]:
