@@ -52,4 +52,3 @@ def materialize_sync_result(context: AssetExecutionContext, result: dict) -> Mat
         raise _failure(result, metadata)
     context.log.info("Data synced to the PostgreSQL cache; ready for dbt")
     return MaterializeResult(metadata=metadata)
-
