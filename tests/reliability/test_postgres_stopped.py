@@ -136,7 +136,11 @@ def test_postgres_stopped_mid_sync_fails_the_run_cleanly_and_the_next_run_succee
     # The step's own failure, naming the connector and the server it lost (the event text is
     # JSON, so the server's quotes are escaped).
     messages = _failure_messages(cluster, run_id)
-    assert "PyAirbyte sync of sample-connector failed: OperationalError" in messages
+    assert (
+        "PyAirbyte sync of sample-connector failed: lost the connection to the cache's "
+        f"PostgreSQL database {DBNAME} on 127.0.0.1:{cluster.port}"
+    ) in messages
+    assert "OperationalError" in messages
     assert f'connection to server at \\"127.0.0.1\\", port {cluster.port} failed' in messages
     assert _cache_tables(cluster) == []  # no partial table, no leftover loading table
 

@@ -140,6 +140,23 @@ def describe_error(exc: BaseException) -> str:
     return "\n".join(parts)
 
 
+def _database_hint(exc: BaseException, cache: PostgresCache | None) -> str:
+    """A first line naming the cache database when the failure is a lost connection to it, so
+    the user knows it was PostgreSQL, not the source, that went away."""
+    chain, seen = [], exc
+    while seen is not None and len(chain) < 10:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    if not any(type(e).__name__ == "OperationalError" for e in chain):
+        return ""
+    if cache is not None:
+        where = f"{cache.database} on {cache.host}:{cache.port}"
+    else:
+        pg = settings.postgres_settings()
+        where = f"{pg.dbname} on {pg.host}:{pg.port}"
+    return f"lost the connection to the cache's PostgreSQL database {where}:\n"
+
+
 def _budget(connector_name: str, max_seconds: float | None, max_records: int | None) -> SyncBudget:
     limits = settings.sync_limit_settings()
     if max_seconds is not None and max_seconds < 0 or max_records is not None and max_records < 0:
@@ -228,7 +245,7 @@ def sync_connector(
         outcome["error"] = str(exc)
     except Exception as exc:  # the source's or PyAirbyte's error, reported to the asset
         log.exception("sync of %s failed", connector_name)
-        outcome["error"] = describe_error(exc)
+        outcome["error"] = _database_hint(exc, cache) + describe_error(exc)
         stderr_tail = _connector_log_tail(stderr_log)
         if stderr_tail and stderr_tail not in outcome["error"]:
             outcome["error"] += f"\nconnector stderr (last lines, {stderr_log}):\n{stderr_tail}"
