@@ -19,7 +19,10 @@ def bench_database(dbname: str = "dataplatform_bench") -> settings.PostgresSetti
         )
         cluster.start()
         os.environ.update(
-            POSTGRES_HOST=cluster.host, POSTGRES_PORT=str(cluster.port), POSTGRES_USER=cluster.user
+            POSTGRES_HOST=cluster.host,
+            POSTGRES_PORT=str(cluster.port),
+            POSTGRES_USER=cluster.user,
+            POSTGRES_PASSWORD=cluster.password,  # the private cluster needs it
         )
     admin = settings.postgres_settings().psycopg2_kwargs() | {"dbname": "postgres"}
     conn = psycopg2.connect(**admin)
