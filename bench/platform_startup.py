@@ -1,25 +1,37 @@
-"""Platform start-up, memory and run overhead, measured in one run.
+"""Platform start-up and memory, forked code servers vs plain processes, measured in one run.
 
-    .venv/bin/python bench/platform_startup.py
+    .venv/bin/python bench/platform_startup.py [--locations 30] [--plain-locations 10]
+                                              [--idle 60] [--with-runs]
 
-Starts a private platform (own platform dir, free ports, a fresh database) and prints:
-1. each code server started alone (best of 2): time until it answers, RSS. Baseline: a trivial code
-   location (tests/fixture_locations/alpha) started the same way.
-2. the whole platform: time from start to all locations loaded over GraphQL, with every code
-   server, the webserver and the daemon starting together (as `make up` does).
-3. sample_product_sync_pipeline: launch (GraphQL) to SUCCESS, minus its steps' own time, i.e.
-   the orchestration overhead. Baseline: the trivial fixture job through the same platform.
-4. RSS of each code server, the webserver, the daemon and dagster-init, after those runs.
-Targets: code server ready <= 4 s and <= 150 MB; overhead <= 5 s per run.
+Every figure of the forked runtime (DAGSTER_INIT_MODE=fork, the default) is printed beside the
+same figure for plain `dagster api grpc` processes (DAGSTER_INIT_MODE=process), measured in the
+same run on the same machine, with the ratio fork / plain.
+
+1. A code server started alone (best of 2): seconds until it answers gRPC health, then RSS, PSS
+   and USS from /proc/PID/smaps_rollup. Fork: a fork of a ready fork server (its own start-up
+   is printed apart: it happens once per platform). Target: ready <= 1.5 s, USS <= 80 MB.
+2. Scale: N generated locations (copies of sample_product_sync's declaration under the prefix
+   `bench_sps_`, in a temporary package on PYTHONPATH, each on its own port) on a whole local
+   platform (dagster-init, webserver, daemon): start to all LOADED over GraphQL (<= 60 s),
+   total PSS of every platform process (<= 3 GB), and CPU of the idle platform over --idle
+   seconds (<= 10 % of one core). Plain mode runs --plain-locations (default 10: 30 plain
+   servers take minutes and ~7 GB here); its figures are also given per location.
+3. Reload (fork mode): edit one generated location's asset description, GraphQL
+   reloadRepositoryLocation, seconds until the webserver shows the new text (<= 5 s).
+4. With --with-runs: sample_product_sync_pipeline launch to SUCCESS, in both modes.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
 import sys
+import tempfile
+import textwrap
 import time
+from pathlib import Path
 
 import psutil
 
@@ -28,84 +40,264 @@ from _setup import bench_database
 
 from dataplatform.runtime import paths, processes
 from dataplatform.runtime.dagster_init.health import HealthChecker
+from dataplatform.runtime.dagster_init.launchers import ForkLauncher
 from dataplatform.runtime.processes import ephemeral_port, reserve_free_ports
 from pyairbyte import settings
 
-FIXTURE = {
-    "name": "bench_baseline",
-    "enabled": True,
-    "module": "tests.fixture_locations.alpha",
-    "description": "trivial location: the baseline",
-}
-TARGET_READY_S, TARGET_RSS_MB, TARGET_OVERHEAD_S = 4.0, 150.0, 5.0
+SAMPLE = "dagster_code.sample_product_sync"
+BASELINE = "tests.fixture_locations.alpha"
+PREFIX = "bench_sps_"
+TARGET = {"ready": 1.5, "uss": 80.0, "loaded": 60.0, "pss_gb": 3.0, "idle_cpu": 10.0,
+          "reload": 5.0}  # fmt: skip
 
 
-def start_alone(module: str, port: int, env: dict, checker: HealthChecker) -> tuple[float, float]:
-    """Seconds until a lone `dagster api grpc` answers, and its RSS (MB) once loaded."""
+def verdict(ok: bool, target: str) -> str:
+    return f"[meets {target}]" if ok else f"[MISSES {target}]"
+
+
+def ratio(fork: float, plain: float) -> str:
+    return f"{fork / plain:5.2f}x" if plain else "  n/a"
+
+
+# ---- 1. one code server alone ---------------------------------------------------------------
+
+
+def grpc_args(module: str, port: int, name: str) -> list[str]:
+    return ["--module-name", module, "--host", "127.0.0.1", "--port", str(port),
+            "--location-name", name, "--lazy-load-user-code"]  # fmt: skip
+
+
+def wait_serving(proc, port: int, checker: HealthChecker, t0: float, what: str) -> float:
+    while not checker.is_serving("127.0.0.1", port, 1.0):
+        if proc.poll() is not None or time.monotonic() - t0 > 180:
+            raise RuntimeError(f"{what} did not start; see {paths.log_dir()}")
+        time.sleep(0.02)
+    return time.monotonic() - t0
+
+
+def start_alone(launcher, module: str, port: int, checker: HealthChecker) -> tuple[float, dict]:
+    """Seconds until one code server answers, and its memory once its code loaded."""
+    name = module.rsplit(".", 1)[-1]
+    checker.forget("127.0.0.1", port)
     t0 = time.monotonic()
-    proc = processes.spawn(
-        [sys.executable, "-m", "dagster", "api", "grpc", "--module-name", module,
-         "--host", "127.0.0.1", "--port", str(port), "--lazy-load-user-code"],
-        paths.log_dir() / f"bench-alone-{port}.log",
-        env=env,
-        cwd=settings.app_root(),
-    )  # fmt: skip
+    proc = launcher.start(
+        name, grpc_args(module, port, name), paths.log_dir() / f"alone-{name}.log"
+    )
     try:
-        while not checker.is_serving("127.0.0.1", port, 1.0):
-            if proc.poll() is not None or time.monotonic() - t0 > 180:
-                raise RuntimeError(f"{module} did not start; see {paths.log_dir()}")
-            time.sleep(0.05)
-        ready = time.monotonic() - t0
+        ready = wait_serving(proc, port, checker, t0, module)
         error = checker.load_error("127.0.0.1", port)
         if error:
             raise RuntimeError(f"{module} failed to load: {error}")
-        return ready, processes.rss_mb(proc.pid)
+        return ready, processes.memory_mb(proc.pid)
     finally:
-        processes.terminate(proc.pid, popen=proc)
+        processes.terminate(proc.pid, timeout=10, popen=proc if hasattr(proc, "wait") else None)
         checker.forget("127.0.0.1", port)
 
 
-def best_of(n: int, *args) -> tuple[float, float]:
-    """The fastest of n starts (a busy machine only ever adds time), with its RSS."""
-    return min(start_alone(*args) for _ in range(n))
+def best_of(n: int, *args) -> tuple[float, dict]:
+    """The fastest of n starts (a busy machine only ever adds time), with its memory."""
+    return min((start_alone(*args) for _ in range(n)), key=lambda r: r[0])
 
 
-def overhead(client, location: str, job: str) -> tuple[float, float, float]:
-    """(launch -> SUCCESS, steps' own time, overhead) for one run, in seconds."""
-    run = client.launch_run(location, job)
-    client.wait_for_runs([run], timeout=900)
-    if run.status != "SUCCESS":
-        raise RuntimeError(f"{location}/{job} ended {run.status}")
-    steps = sum(s["endTime"] - s["startTime"] for s in run.steps if s.get("endTime"))
-    return run.duration, steps, run.duration - steps
+def section_alone(port: int) -> dict:
+    from dataplatform.runtime.dagster_init.launchers import ProcessLauncher
+
+    print("\n1. One code server started alone (best of 2; ready = answers gRPC health)")
+    checker = HealthChecker()
+    fork = ForkLauncher(child_logs=True, preload=["dagster", "dagster_dbt", "airbyte"],
+                        backoff_max=5)  # fmt: skip
+    t0 = time.monotonic()
+    while fork.ready_info is None:
+        fork.tick(time.monotonic())
+        if time.monotonic() - t0 > 240:
+            raise RuntimeError("the fork server did not get ready; see fork-server.log")
+        time.sleep(0.05)
+    parent_mem = processes.memory_mb(fork.parent_pid)
+    print(f"   fork server (once per platform): ready in {fork.ready_info['seconds']:.1f} s "
+          f"(pre-loads dagster, dagster_dbt, airbyte), RSS {parent_mem['rss']:.0f} MB, "
+          f"{fork.ready_info['threads']} thread")  # fmt: skip
+    plain = ProcessLauncher(child_logs=True)
+    results = {}
+    try:
+        for module in (BASELINE, SAMPLE):
+            f_ready, f_mem = best_of(2, fork, module, port, checker)
+            p_ready, p_mem = best_of(2, plain, module, port, checker)
+            results[module] = (f_ready, f_mem, p_ready, p_mem)
+            print(f"   {module}")
+            print(f"     ready  fork {f_ready:5.2f} s   plain {p_ready:5.2f} s   "
+                  f"{ratio(f_ready, p_ready)}   "
+                  f"{verdict(f_ready <= TARGET['ready'], '<= 1.5 s')}")  # fmt: skip
+            for key in ("rss", "pss", "uss"):
+                target = f"   {verdict(f_mem['uss'] <= TARGET['uss'], '<= 80 MB')}"
+                f_mb, p_mb = f_mem[key], p_mem[key]
+                print(f"     {key.upper()}    fork {f_mb:5.0f} MB  plain {p_mb:5.0f} MB  "
+                      f"{ratio(f_mb, p_mb)}{target if key == 'uss' else ''}")  # fmt: skip
+    finally:
+        fork.close()
+        checker.close()
+    return results
 
 
-def verdict(ok: bool) -> str:
-    return "meets target" if ok else "MISSES target"
+# ---- 2. scale: N generated locations on a whole platform ------------------------------------
+
+
+def generate_locations(package_dir: Path, count: int, ports: list[int]) -> list[dict]:
+    """`count` copies of sample_product_sync's declaration, as modules bench_sps_NN."""
+    entries = []
+    for i, port in zip(range(1, count + 1), ports, strict=False):
+        name = f"{PREFIX}{i:02d}"
+        (package_dir / f"{name}.py").write_text(location_source(name, "generated copy"))
+        entries.append({"name": name, "enabled": True, "module": name, "port": port,
+                        "description": "bench copy of sample_product_sync",
+                        "metadata": {"connector": "sample-connector",
+                                     "dbt_source": "sample_connector"}})  # fmt: skip
+    return entries
+
+
+def location_source(name: str, sync_description: str) -> str:
+    return textwrap.dedent(f'''
+        """{name}: sample_product_sync's declaration under a bench prefix."""
+
+        from dagster_code.lib.connector_location import ConnectorLocation
+
+        location = ConnectorLocation(
+            name="{name}",
+            connector="sample-connector",
+            streams=["products"],
+            dbt_source="sample_connector",
+            sync_asset_name="{name}_sync",
+            transform_asset_name="{name}_transform",
+            job_name="{name}_pipeline",
+            sync_description="{sync_description}",
+            transform_description="Build the sample products with dbt.",
+            job_description="Sync sample products, then build them with dbt",
+        )
+        defs = location.defs
+    ''')
+
+
+def platform_pids() -> set[int]:
+    """Every process of the platform: each recorded pid and all its descendants."""
+    found = set()
+    for pid_file in paths.run_dir().glob("*.pid"):
+        pid = processes.read_live_pid(pid_file)
+        if not pid:
+            continue
+        try:
+            proc = psutil.Process(pid)
+            found |= {pid, *(c.pid for c in proc.children(recursive=True))}
+        except psutil.Error:
+            pass
+    return found
+
+
+def total_pss_gb(pids: set[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            total += processes.memory_mb(pid)["pss"]
+        except OSError:
+            pass
+    return total / 1000
+
+
+def cpu_seconds(pids: set[int]) -> dict[int, float]:
+    out = {}
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+            out[pid] = times.user + times.system
+        except psutil.Error:
+            pass
+    return out
+
+
+def idle_cpu_percent(seconds: float) -> float:
+    """CPU of the whole idle platform, as % of one core, over `seconds`."""
+    before = cpu_seconds(platform_pids())
+    time.sleep(seconds)
+    after = cpu_seconds(platform_pids())
+    used = sum(after[p] - before.get(p, 0.0) for p in after)
+    return 100 * used / seconds
+
+
+def reload_seconds(client, package_dir: Path, name: str) -> float:
+    (package_dir / f"{name}.py").write_text(location_source(name, "edited for the reload"))
+    query = "{ assetNodes { assetKey { path } description } }"
+    t0 = time.monotonic()
+    client.reload_location(name)
+    while time.monotonic() - t0 < 60:
+        nodes = client.query(query)["assetNodes"]
+        if any(n["assetKey"]["path"] == [f"{name}_sync"] and
+               n["description"] == "edited for the reload" for n in nodes):  # fmt: skip
+            return time.monotonic() - t0
+        time.sleep(0.1)
+    return float("inf")
+
+
+def run_platform(mode: str, entries: list[dict], bench_root: Path, idle: float, runs: bool):
+    from dataplatform.local import platform as local_platform
+    from dataplatform.runtime.dagster_graphql import DagsterGraphQL
+
+    run_root = bench_root / mode
+    shutil.rmtree(run_root, ignore_errors=True)
+    run_root.mkdir(parents=True)
+    config = run_root / "code-locations.json"
+    config.write_text(json.dumps({"code_locations": entries}))
+    os.environ.update(DATAPLATFORM_PLATFORM_DIR=str(run_root / "platform"),
+                      CODE_LOCATIONS_FILE=str(config), DAGSTER_INIT_MODE=mode,
+                      DAGSTER_WEBSERVER_PORT=str(ephemeral_port()))  # fmt: skip
+    out = {"count": len(entries)}
+    try:
+        t0 = time.monotonic()
+        state = local_platform.start(timeout=600)
+        out["loaded_s"] = time.monotonic() - t0
+        out["loaded"] = len(state["loaded"])
+        if out["loaded"] != len(entries):
+            print(f"   ({mode}: only {out['loaded']} of {len(entries)} loaded)")
+        client = DagsterGraphQL(state["webserver"]["url"])
+        time.sleep(5)  # let the daemon's first workspace load pass before the idle window
+        out["pss_gb"] = total_pss_gb(platform_pids())
+        out["processes"] = len(platform_pids())
+        out["idle_cpu"] = idle_cpu_percent(idle)
+        if mode == "fork":
+            out["reload_s"] = reload_seconds(client, Path(os.environ["BENCH_PACKAGE_DIR"]),
+                                             entries[0]["name"])  # fmt: skip
+        if runs:
+            from dataplatform.local import up
+
+            up.ensure_sample_api()
+            run = client.launch_run(entries[0]["name"], f"{entries[0]['name']}_pipeline")
+            client.wait_for_runs([run], timeout=900)
+            out["run_s"] = run.duration if run.status == "SUCCESS" else float("nan")
+    finally:
+        local_platform.stop()
+    return out
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--locations", type=int, default=30)
+    parser.add_argument("--plain-locations", type=int, default=10)
+    parser.add_argument("--idle", type=float, default=60.0)
+    parser.add_argument("--with-runs", action="store_true")
+    args = parser.parse_args()
+
     bench_root = settings.project_dir() / "bench-platform"
     shutil.rmtree(bench_root, ignore_errors=True)
-    os.environ["DATAPLATFORM_PLATFORM_DIR"] = str(bench_root)
-    pg = bench_database("dataplatform_bench_platform")
-    doc = json.loads(settings.code_locations_file().read_text())
-    real = [loc for loc in doc["code_locations"] if loc["enabled"]]
-    ports = reserve_free_ports(len(real) + 1, 4276, 4299, owner="bench")
-    for loc, port in zip(real, ports, strict=False):
-        loc["port"] = port
-    baseline_loc = {**FIXTURE, "port": ports[-1]}
-    doc["code_locations"] = [*real, baseline_loc]
     bench_root.mkdir(parents=True)
-    config = bench_root / "code-locations.json"
-    config.write_text(json.dumps(doc))
-    os.environ["CODE_LOCATIONS_FILE"] = str(config)
-    os.environ["DAGSTER_WEBSERVER_PORT"] = str(ephemeral_port())
+    os.environ["DATAPLATFORM_PLATFORM_DIR"] = str(bench_root / "alone")
+    pg = bench_database("dataplatform_bench_platform")
+    package_dir = Path(tempfile.mkdtemp(prefix="bench-locations-"))
+    os.environ["BENCH_PACKAGE_DIR"] = str(package_dir)
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(package_dir), os.environ.get("PYTHONPATH", "")])
     os.environ["SAMPLE_API_PORT"] = str(ephemeral_port())
+    try:
+        ports = reserve_free_ports(args.locations, 4266, 4299, owner="bench")
+    except RuntimeError as exc:
+        raise SystemExit(f"cannot run {args.locations} locations: {exc}") from None
 
     from dataplatform.local import platform as local_platform
-    from dataplatform.local import up
-    from dataplatform.runtime.dagster_graphql import DagsterGraphQL
 
     print(f"PostgreSQL {pg.host}:{pg.port}/{pg.dbname}; {psutil.cpu_count()} CPUs; "
           f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
@@ -116,60 +308,40 @@ def main() -> int:
         local_platform._pg_env(pg.host, pg.port, pg.user, pg.password, pg.dbname)
     )
     local_platform.ensure_instance_storage(env)
+    os.environ.update(env)
 
-    # 1. Each code server alone.
-    checker = HealthChecker()
-    print("\n1. Each code server started alone (ready = answers gRPC health; RSS once loaded)")
-    base_ready, base_rss = best_of(2, FIXTURE["module"], ports[-1], env, checker)
-    print(
-        f"   {'baseline (trivial location)':30} ready {base_ready:5.1f} s   RSS {base_rss:5.0f} MB"
-    )
-    for loc in real:
-        ready, rss = best_of(2, loc["module"], loc["port"], env, checker)
-        print(
-            f"   {loc['name']:30} ready {ready:5.1f} s ({ready / base_ready:4.2f}x)   "
-            f"RSS {rss:5.0f} MB ({rss / base_rss:4.2f}x)   "
-            f"[{verdict(ready <= TARGET_READY_S)} {TARGET_READY_S:.0f} s, "
-            f"{verdict(rss <= TARGET_RSS_MB)} {TARGET_RSS_MB:.0f} MB]"
-        )
-    checker.close()
+    section_alone(ports[0])
 
-    # 2. The whole platform, everything starting together.
-    try:
-        up.ensure_sample_api()
-        t0 = time.monotonic()
-        state = local_platform.start()
-        all_loaded = time.monotonic() - t0
-        if set(state["loaded"]) != set(state["locations"]):
-            raise RuntimeError(f"not every location loaded: {state['loaded']}")
-        sup = local_platform.supervisor_status()["locations"]
-        print(f"\n2. Platform start to all {len(state['locations'])} locations loaded "
-              f"(over GraphQL): {all_loaded:.1f} s")  # fmt: skip
-        for name, info in sup.items():
-            print(f"   {name:30} code server ready after {info['ready_after_seconds']:5.1f} s")
-
-        # 3. Orchestration overhead per run.
-        client = DagsterGraphQL(state["webserver"]["url"])
-        print("\n3. Launch (GraphQL) to SUCCESS, minus the steps' own time")
-        b_total, b_steps, b_over = overhead(client, FIXTURE["name"], "alpha_job")
-        print(f"   {'baseline alpha_job (trivial)':36} total {b_total:5.1f} s  steps "
-              f"{b_steps:5.1f} s  overhead {b_over:5.1f} s")  # fmt: skip
-        total, steps, over = overhead(client, "sample_product_sync", "sample_product_sync_pipeline")
-        print(
-            f"   {'sample_product_sync_pipeline':36} total {total:5.1f} s  steps {steps:5.1f} s  "
-            f"overhead {over:5.1f} s ({over / b_over:4.2f}x baseline)   "
-            f"[{verdict(over <= TARGET_OVERHEAD_S)} {TARGET_OVERHEAD_S:.0f} s]"
-        )
-        # 4. Memory, after the runs (the daemon loads the workspace lazily).
-        print("\n4. RSS after the runs")
-        for name, info in sup.items():
-            print(f"   code server {name:28} {processes.rss_mb(info['pid']):6.0f} MB")
-        for component in ("dagster-webserver", "dagster-daemon", "dagster-init"):
-            pid = local_platform.live_pid(component)
-            print(f"   {component:40} {processes.rss_mb(pid):6.0f} MB")
-
-    finally:
-        local_platform.stop()
+    entries = generate_locations(package_dir, args.locations, ports)
+    print(f"\n2. Scale: {args.locations} generated locations, fork mode; plain mode at "
+          f"{args.plain_locations} (load average {os.getloadavg()[0]:.1f})")  # fmt: skip
+    fork = run_platform("fork", entries, bench_root, args.idle, args.with_runs)
+    plain = run_platform("process", entries[: args.plain_locations], bench_root, args.idle,
+                         args.with_runs)  # fmt: skip
+    fn, pn = fork["count"], plain["count"]
+    print(f"   locations loaded       fork {fork['loaded']}/{fn}   plain {plain['loaded']}/{pn}")
+    print(f"   start to all LOADED    fork {fork['loaded_s']:6.1f} s   "
+          f"plain {plain['loaded_s']:6.1f} s"
+          f"   {ratio(fork['loaded_s'], plain['loaded_s'])} (per location "
+          f"{ratio(fork['loaded_s'] / fn, plain['loaded_s'] / pn)})   "
+          f"{verdict(fork['loaded_s'] <= TARGET['loaded'], '<= 60 s')}")  # fmt: skip
+    print(f"   total PSS              fork {fork['pss_gb']:6.2f} GB  "
+          f"plain {plain['pss_gb']:6.2f} GB"
+          f"   {ratio(fork['pss_gb'], plain['pss_gb'])} (per location "
+          f"{ratio(fork['pss_gb'] / fn, plain['pss_gb'] / pn)}; {fork['processes']} and "
+          f"{plain['processes']} processes)   "
+          f"{verdict(fork['pss_gb'] <= TARGET['pss_gb'], '<= 3 GB')}")  # fmt: skip
+    print(f"   idle CPU ({args.idle:.0f} s)         fork {fork['idle_cpu']:6.1f} %   plain "
+          f"{plain['idle_cpu']:6.1f} %    {ratio(fork['idle_cpu'], plain['idle_cpu'])} (per "
+          f"location {ratio(fork['idle_cpu'] / fn, plain['idle_cpu'] / pn)})   "
+          f"{verdict(fork['idle_cpu'] <= TARGET['idle_cpu'], '<= 10 % of a core')}")  # fmt: skip
+    print(f"\n3. Reload (fork mode; plain `dagster api grpc` does not reload): edited description "
+          f"shown after {fork['reload_s']:.1f} s   "
+          f"{verdict(fork['reload_s'] <= TARGET['reload'], '<= 5 s')}")  # fmt: skip
+    if args.with_runs:
+        print(f"\n4. {entries[0]['name']}_pipeline launch to SUCCESS: fork {fork['run_s']:.1f} s   "
+              f"plain {plain['run_s']:.1f} s   {ratio(fork['run_s'], plain['run_s'])}")  # fmt: skip
+    shutil.rmtree(package_dir, ignore_errors=True)
     return 0
 
 

@@ -107,12 +107,19 @@ class Reaper:
         self.reap()
         if pid in self._codes:
             return self._codes[pid]
-        try:  # not our child (no subreaper): is that very process still there?
+        try:
             proc = psutil.Process(pid)
-            if proc.status() != psutil.STATUS_ZOMBIE and abs(proc.create_time() - created) < 1:
+            same = abs(proc.create_time() - created) < 1
+            if same and proc.status() != psutil.STATUS_ZOMBIE:
                 return None
+            if same and proc.ppid() == os.getpid():
+                # It exited after reap() looked: our child, so its exit code is ours to read.
+                self.reap()
+                return self._codes.get(pid)
         except psutil.NoSuchProcess:
             pass
+        # Not our child (no subreaper): gone, with an exit code we cannot know.
+        self.reap()
         return self._codes.get(pid, 255)
 
 
@@ -188,6 +195,9 @@ class ForkLauncher:
             pass_fds=(theirs.fileno(),),
         )  # fmt: skip
         theirs.close()
+        # Kept: a dropped Popen of a live child is waited for by subprocess's own clean-up,
+        # which would take its exit code from our reaper.
+        self._popen = popen
         self._parent = Child(popen.pid, self.reaper)
         processes.write_pid_file(paths.run_dir() / "fork-server.pid", popen.pid)
         self._sock, self._buffer, self.ready_info = ours, b"", None
