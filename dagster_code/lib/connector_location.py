@@ -141,7 +141,9 @@ class ConnectorLocation:
             # Imported here: the module is light, but what it reaches is not for a code server.
             from pyairbyte.utils.pyairbyte_sync import sync_connector
 
-            return materialize_sync_result(context, sync_connector(connector, streams))
+            return materialize_sync_result(
+                context, sync_connector(connector, streams, progress=context.log.info)
+            )
 
         return sync
 

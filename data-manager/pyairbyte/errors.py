@@ -14,7 +14,8 @@ Several classes also derive from the builtin that their callers caught before th
     ├── ConnectorConfigError (ValueError)     a bad connector YAML; names file, field and fix
     ├── YamlFileError (ValueError)            a YAML file that cannot be read within the limits
     ├── SyncError (RuntimeError)              a PyAirbyte sync the user can act on
-    │   └── SyncLimitExceededError            the sync ran past SYNC_MAX_SECONDS / _RECORDS
+    │   ├── SyncLimitExceededError            the sync ran past SYNC_MAX_SECONDS / _RECORDS
+    │   └── ConnectorStartupError             the connector process exited before it said anything
     ├── GraphQLUtilError
     │   ├── GraphQLRequestError               HTTP failed (unreachable, 4xx, 5xx, not JSON)
     │   │   └── GraphQLTimeoutError           no response within the timeout
@@ -92,6 +93,23 @@ class SyncLimitExceededError(SyncError):
         self.limit = limit
         self.value = value
         self.setting = setting
+
+
+class ConnectorStartupError(SyncError):
+    """A connector process exited before it wrote a single Airbyte message: it crashed starting.
+
+    Not a config problem: the connector never got as far as reading its config. `exit_code` is
+    the process's, `stderr_log` the file its traceback went to, and `import_failure` says whether
+    that traceback is an import-time failure (the usual sign of a Python too new for its CDK).
+    """
+
+    def __init__(
+        self, message: str, *, exit_code: int, stderr_log: Path | None, import_failure: bool
+    ):
+        super().__init__(message)
+        self.exit_code = exit_code
+        self.stderr_log = stderr_log
+        self.import_failure = import_failure
 
 
 # --- GraphQL ---------------------------------------------------------------------------------

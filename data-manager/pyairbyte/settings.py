@@ -34,6 +34,7 @@ arguments first and fall back to these.
 | SYNC_MAX_SECONDS             | 3600 (0: no limit)                           | pyairbyte_sync   |
 | SYNC_MAX_RECORDS             | 0 (no limit)                                 | pyairbyte_sync   |
 | SYNC_STOP_GRACE_SECONDS      | 15                                           | pyairbyte_sync   |
+| SYNC_PROGRESS_SECONDS        | 10 (0: no progress lines)                    | pyairbyte_sync   |
 | API_CALL_TIMEOUT_SECONDS     | 30                                           | api_call         |
 | API_CALL_RESPONSE_MAX_CHARS  | 2000                                         | api_call         |
 | MYSQL_PORT / _USER / _PASSWORD | 3306 / root / (empty)                      | mysql_sync       |
@@ -266,6 +267,8 @@ class SyncLimitSettings(_EnvSettings):
     max_seconds: NonNegativeSeconds = 3600.0
     max_records: Count = 0
     stop_grace_seconds: NonNegativeSeconds = 15.0
+    # How often a running sync reports records and records/s per stream (0: never).
+    progress_seconds: NonNegativeSeconds = 10.0
 
 
 def sync_limit_settings() -> SyncLimitSettings:

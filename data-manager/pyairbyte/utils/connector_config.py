@@ -6,6 +6,9 @@ The guide's shape (`version`, `name`, `connector_type`, `image`, `config`) plus:
 - `pip_url` or `connector_version`: pin the PyPI package of a Python connector. PyAirbyte's own
   `version=` needs the online registry, so a version becomes `pip_url=airbyte-<name>==<version>`.
 - `streams`: the streams to sync when the caller does not choose.
+- `python`: the interpreter of a Python connector's venv, a version (`"3.10"`, resolved to one
+  installed on the machine, never downloaded) or a path; see `interpreters.py`. For connectors
+  whose pinned airbyte-cdk 0.x cannot import on the platform's Python.
 - `${VAR}` / `${VAR:-default}` in `config` and `pip_url` values, so secrets never sit in the
   file; `$${` is a literal `${`. A value that is exactly one `${...}` and expands to a plain
   integer or true/false becomes that type (connector specs want `count: 1000`, not "1000").
@@ -48,6 +51,7 @@ OPTIONAL_KEYS = (
     "pip_url",
     "connector_version",
     "streams",
+    "python",
 )
 ALLOWED_KEYS = REQUIRED_KEYS + OPTIONAL_KEYS
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -86,6 +90,9 @@ class ConnectorConfig:
     manifest_path: Path | None = None
     pip_url: str | None = None
     streams: list[str] | None = None
+    # The YAML's `python:` as written (a version or a path); `interpreters.resolve_python`
+    # finds the interpreter when the connector is built, not when code servers load YAMLs.
+    python: str | None = None
     env_vars: tuple[str, ...] = field(default=())
     # Property names the manifest's spec marks `airbyte_secret` (declarative sources).
     secret_keys: frozenset[str] = field(default=frozenset())
@@ -371,6 +378,14 @@ def load_connector_file(path: Path | str) -> ConnectorConfig:
         raise ConnectorConfigError(
             path, "streams", "expected a list of stream names", "write e.g. `streams: [users]`"
         )
+    python = _python_field(data.get("python"), path)
+    if python is not None and data.get("source_manifest") is not None:
+        raise ConnectorConfigError(
+            path,
+            "python",
+            "a declarative manifest runs in-process, on the platform's Python, with no venv",
+            "remove `python:` (it is for connectors installed from PyPI)",
+        )
     if data.get("pip_url") and data.get("connector_version"):
         raise ConnectorConfigError(
             path,
@@ -419,10 +434,43 @@ def load_connector_file(path: Path | str) -> ConnectorConfig:
         manifest_path=manifest_path,
         pip_url=pip_url,
         streams=list(streams) if streams else None,
+        python=python,
         env_vars=tuple(sorted(used_vars)),
         secret_keys=secret_keys,
         secret_values=tuple(sorted(secrets)),
     )
+
+
+def _python_field(value: Any, path: Path) -> str | None:
+    """`python:` as text: a version such as "3.10" or a path. A YAML number is refused, because
+    YAML reads `3.10` as 3.1."""
+    from pyairbyte.utils.interpreters import VERSION_PATTERN
+
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ConnectorConfigError(
+            path,
+            "python",
+            f"{value!r} is a number (YAML reads 3.10 as 3.1)",
+            'quote the version: `python: "3.10"`',
+        )
+    if not isinstance(value, str) or not value.strip():
+        raise ConnectorConfigError(
+            path,
+            "python",
+            f"expected a version or a path, got {_short(value)}",
+            'write e.g. `python: "3.10"` or `python: /usr/bin/python3.10`',
+        )
+    value = value.strip()
+    if not VERSION_PATTERN.match(value) and "/" not in value and not value.startswith("~"):
+        raise ConnectorConfigError(
+            path,
+            "python",
+            f'{_short(value)} is neither a version such as "3.10" nor a path',
+            'write e.g. `python: "3.10"`, `python: "3.10.13"` or `python: /usr/bin/python3.10`',
+        )
+    return value
 
 
 def _short(value: Any, quote: bool = True) -> str:

@@ -11,17 +11,35 @@ Every sync is bounded (sync_limits.py): by SYNC_MAX_SECONDS (default 3600 s) and
 SYNC_MAX_RECORDS (default 0, no limit), or the `max_seconds` / `max_records` arguments. Past a
 limit the sync fails with a message naming the limit and how to raise it, the streams still
 being read are rolled back, and its staging files are removed.
+
+Progress: while the sync runs, every SYNC_PROGRESS_SECONDS (default 10 s; 0: off) the records
+read so far and the rate per stream go to `progress` (the module logger unless the caller, e.g.
+a Dagster asset, passes `context.log.info`).
+
+A connector process that exits before it says anything (it crashed at start-up: an import error,
+a CDK too old for this Python) fails with `ConnectorStartupError`: exit code, traceback, log
+file, and a hint to set `python:` in the YAML when the traceback is an import-time failure. That
+is told apart from a failing `check`, which is the config's or the API's problem.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+import shutil
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pyairbyte import settings
-from pyairbyte.errors import PyAirbyteUtilsError, SyncError, SyncLimitExceededError
+from pyairbyte.errors import (
+    ConnectorStartupError,
+    PyAirbyteUtilsError,
+    SyncError,
+    SyncLimitExceededError,
+)
 from pyairbyte.utils.airbyte_env import configure_airbyte_environment, connector_install_root
 from pyairbyte.utils.common_cache import DEFAULT_CACHE_SCHEMA, get_cache
 from pyairbyte.utils.connector_config import ConnectorConfig, get_connector_by_name
@@ -32,6 +50,7 @@ if TYPE_CHECKING:
     from airbyte.caches import PostgresCache
 
 __all__ = [
+    "ConnectorStartupError",
     "SyncError",
     "SyncLimitExceededError",
     "build_source",
@@ -43,7 +62,12 @@ log = logging.getLogger(__name__)
 
 
 def build_source(connector: ConnectorConfig) -> Source:
-    """A PyAirbyte source for a validated connector YAML (declarative in-process, or PyPI)."""
+    """A PyAirbyte source for a validated connector YAML (declarative in-process, or PyPI).
+
+    A PyPI connector is installed if missing (with the YAML's `python:` interpreter) and started
+    once for its spec, which PyAirbyte keeps for `check`: a connector that cannot start fails
+    here, with `ConnectorStartupError`, before anything blames its config.
+    """
     configure_airbyte_environment()
     import airbyte as ab
 
@@ -57,38 +81,166 @@ def build_source(connector: ConnectorConfig) -> Source:
             source_manifest=connector.source_manifest,
             config=connector.config,
         )
-    return ab.get_source(
+    interpreter = _connector_interpreter(connector)
+    source = ab.get_source(
         connector.name,
         config=connector.config,
         pip_url=connector.pip_url,
         install_if_missing=True,
         install_root=connector_install_root(),
+        use_python=interpreter,
     )
+    _capture_connector_stderr(source, connector_stderr_log(connector.name))
+    try:
+        source._get_spec()  # noqa: SLF001 -- cached by PyAirbyte; check() reuses it
+    except Exception as exc:
+        startup = startup_error(exc)
+        if startup is not None:
+            raise startup from None
+        raise
+    return source
+
+
+def connector_stderr_log(connector_name: str) -> Path:
+    """Where a connector process's stderr (its traceback, if it crashes) is written."""
+    return settings.project_dir() / "logs" / "airbyte" / f"{connector_name}-stderr.log"
+
+
+def _connector_interpreter(connector: ConnectorConfig) -> Path | None:
+    """The YAML's `python:` as an installed interpreter (None: the platform's own Python).
+
+    A connector venv made with another Python than the one asked for (the YAML's `python:` was
+    added, changed or removed) is removed, so that PyAirbyte installs the connector again.
+    """
+    interpreter = None
+    wanted = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    if connector.python is not None:
+        from airbyte._executors import python as venv_executor
+
+        from pyairbyte.utils.interpreters import interpreter_minor, resolve_python
+
+        interpreter = resolve_python(connector.python, connector.path)
+        wanted = interpreter_minor(interpreter)
+        if venv_executor.NO_UV:
+            raise SyncError(
+                f"{connector.path}: field 'python': PyAirbyte only honours an interpreter when "
+                "it installs with uv, and AIRBYTE_NO_UV is set or uv is not on PATH. Fix: "
+                "install uv in the project's venv (it is a dependency) and unset AIRBYTE_NO_UV"
+            )
+    venv = connector_install_root() / f".venv-{connector.name}"
+    have = _venv_minor(venv)
+    if have is not None and have != wanted:
+        log.info("%s is a Python %s venv, not %s: reinstalling", venv, have, wanted)
+        shutil.rmtree(venv, ignore_errors=True)
+    return interpreter
+
+
+def _venv_minor(venv: Path) -> str | None:
+    """The X.Y a venv was made with, from its pyvenv.cfg (venv writes `version`, uv
+    `version_info`)."""
+    try:
+        text = (venv / "pyvenv.cfg").read_text()
+    except OSError:
+        return None
+    match = re.search(r"^version(?:_info)?\s*=\s*(\d+\.\d+)", text, re.MULTILINE)
+    return match.group(1) if match else None
 
 
 def _capture_connector_stderr(source: Source, log_path: Path) -> None:
-    """Send a connector process's stderr to `log_path` (airbyte 0.71.3 lets it through to ours).
+    """Send a connector process's stderr to `log_path` (airbyte 0.71.3 lets it through to ours),
+    and turn an exit before its first Airbyte message into `ConnectorStartupError`.
 
     A connector that crashes at start-up writes its traceback there, and PyAirbyte's error only
-    says "Connector failed"; `sync_connector` adds the file's last lines to its error.
+    says "Connector failed"; the start-up error carries the file's last lines.
     """
+    from airbyte import exceptions as ab_exc
     from airbyte._executors.base import _stream_from_subprocess
     from airbyte._executors.declarative import DeclarativeExecutor
 
     executor = source.executor
-    if isinstance(executor, DeclarativeExecutor):
-        return  # in-process: its errors are exceptions
+    if isinstance(executor, DeclarativeExecutor) or getattr(executor, "_stderr_log", None):
+        return  # in-process: its errors are exceptions; or wrapped already
+    executor._stderr_log = log_path  # noqa: SLF001
 
     def execute(args: list[str], *, stdin: Any = None, suppress_stderr: bool = False):
         log_path.parent.mkdir(parents=True, exist_ok=True)
         command = [*executor._cli, *executor.map_cli_args(args)]  # noqa: SLF001
-        with (
-            log_path.open("a", encoding="utf-8") as log_file,
-            _stream_from_subprocess(command, stdin=stdin, log_file=log_file) as lines,
-        ):
-            yield from lines
+        said_anything = False
+        try:
+            with (
+                log_path.open("a", encoding="utf-8") as log_file,
+                _stream_from_subprocess(command, stdin=stdin, log_file=log_file) as lines,
+            ):
+                for line in lines:
+                    said_anything = said_anything or line.lstrip().startswith("{")
+                    yield line
+        except ab_exc.AirbyteSubprocessFailedError as exc:
+            if said_anything or exc.exit_code is None:
+                raise
+            raise _startup_error(source.name, args, exc.exit_code, log_path) from exc
 
     executor.execute = execute
+
+
+# The last traceback line of a failure while the connector's modules are imported.
+_IMPORT_FAILURE = re.compile(
+    r"^(ImportError|ModuleNotFoundError|SyntaxError|ValueError: mutable default .* not allowed)"
+)
+
+
+def _startup_error(name: str, args: list[str], exit_code: int, log_path: Path):
+    traceback = _connector_log_tail(log_path, lines=15)
+    last_line = traceback.strip().splitlines()[-1] if traceback.strip() else ""
+    import_failure = bool(_IMPORT_FAILURE.match(last_line))
+    how = f"was killed by signal {-exit_code}" if exit_code < 0 else f"exited with code {exit_code}"
+    parts = [
+        f"connector {name} {how} at start-up, before it wrote any Airbyte message "
+        f"(`{name} {args[0] if args else ''}`): it crashed before reading its config, so the "
+        "config is not what failed."
+    ]
+    if traceback:
+        parts.append(f"Its traceback (last lines of {log_path}):\n{traceback}")
+    else:
+        parts.append(f"It wrote nothing to stderr ({log_path}).")
+    pyairbyte_log = _pyairbyte_log_file(name)
+    if pyairbyte_log is not None:
+        parts.append(f"PyAirbyte's log of the connector: {pyairbyte_log}")
+    if import_failure:
+        parts.append(
+            "Hint: this is an import-time failure. Connectors that pin an old airbyte-cdk (0.x) "
+            f"do not import on Python {sys.version_info[0]}.{sys.version_info[1]}: set an older "
+            'interpreter for its venv in the connector YAML, e.g. `python: "3.10"`, '
+            "or pin a newer connector version (pip_url / connector_version)."
+        )
+    else:
+        parts.append(
+            "Fix: run the connector's command by hand in its venv to see why it cannot start; "
+            "reinstall it (delete its venv under the connectors directory) if it is broken."
+        )
+    return ConnectorStartupError(
+        "\n".join(parts),
+        exit_code=exit_code,
+        stderr_log=log_path,
+        import_failure=import_failure,
+    )
+
+
+def _pyairbyte_log_file(name: str) -> Path | None:
+    for handler in logging.getLogger(f"airbyte.{name}").handlers:
+        if isinstance(handler, logging.FileHandler):
+            return Path(handler.baseFilename)
+    return None
+
+
+def startup_error(exc: BaseException | None) -> ConnectorStartupError | None:
+    """The `ConnectorStartupError` inside a PyAirbyte error (it wraps what its executor raised)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, ConnectorStartupError):
+            return exc
+        seen.add(id(exc))
+        exc = getattr(exc, "original_exception", None) or exc.__cause__ or exc.__context__
+    return None
 
 
 def _select_streams(source: Source, connector: ConnectorConfig, requested: list[str] | None):
@@ -157,7 +309,12 @@ def _database_hint(exc: BaseException, cache: PostgresCache | None) -> str:
     return f"lost the connection to the cache's PostgreSQL database {where}:\n"
 
 
-def _budget(connector_name: str, max_seconds: float | None, max_records: int | None) -> SyncBudget:
+def _budget(
+    connector_name: str,
+    max_seconds: float | None,
+    max_records: int | None,
+    progress: Callable[[str], None] | None,
+) -> SyncBudget:
     limits = settings.sync_limit_settings()
     if max_seconds is not None and max_seconds < 0 or max_records is not None and max_records < 0:
         raise SyncError(
@@ -170,6 +327,8 @@ def _budget(connector_name: str, max_seconds: float | None, max_records: int | N
         max_records=limits.max_records if max_records is None else max_records,
         seconds_setting="SYNC_MAX_SECONDS" if max_seconds is None else "max_seconds=",
         records_setting="SYNC_MAX_RECORDS" if max_records is None else "max_records=",
+        progress=progress or log.info,
+        progress_seconds=limits.progress_seconds,
     )
 
 
@@ -208,13 +367,15 @@ def sync_connector(
     *,
     max_seconds: float | None = None,
     max_records: int | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Load the connector YAML, check the source, and read the streams into the cache.
 
     `max_seconds` / `max_records` bound the sync (0: no limit); unset, SYNC_MAX_SECONDS and
-    SYNC_MAX_RECORDS apply. Returns {'status': 'success'|'error', 'result': {stream: records
-    synced}, 'cache_type', 'cache_schema', 'tables': {stream: schema.table},
-    'duration_seconds', 'error'}.
+    SYNC_MAX_RECORDS apply. `progress` receives a line per SYNC_PROGRESS_SECONDS with the
+    records and records/s of each stream (default: this module's logger).
+    Returns {'status': 'success'|'error', 'result': {stream: records synced}, 'cache_type',
+    'cache_schema', 'tables': {stream: schema.table}, 'duration_seconds', 'error'}.
     """
     started = time.monotonic()
     outcome: dict[str, Any] = {
@@ -226,12 +387,12 @@ def sync_connector(
         "cache_schema": getattr(cache, "schema_name", DEFAULT_CACHE_SCHEMA),
         "error": None,
     }
-    stderr_log = settings.project_dir() / "logs" / "airbyte" / f"{connector_name}-stderr.log"
+    stderr_log = connector_stderr_log(connector_name)
     outcome["_stderr_log"] = stderr_log
     stderr_log.unlink(missing_ok=True)
     try:
         connector = get_connector_by_name(connector_name)
-        budget = _budget(connector_name, max_seconds, max_records)
+        budget = _budget(connector_name, max_seconds, max_records, progress)
         run_bounded(
             budget,
             lambda: _read(connector, streams_to_sync, cache, budget, outcome),
@@ -245,10 +406,14 @@ def sync_connector(
         outcome["error"] = str(exc)
     except Exception as exc:  # the source's or PyAirbyte's error, reported to the asset
         log.exception("sync of %s failed", connector_name)
-        outcome["error"] = _database_hint(exc, cache) + describe_error(exc)
-        stderr_tail = _connector_log_tail(stderr_log)
-        if stderr_tail and stderr_tail not in outcome["error"]:
-            outcome["error"] += f"\nconnector stderr (last lines, {stderr_log}):\n{stderr_tail}"
+        startup = startup_error(exc)
+        if startup is not None:  # the connector crashed starting: not a config or API error
+            outcome["error"] = str(startup)
+        else:
+            outcome["error"] = _database_hint(exc, cache) + describe_error(exc)
+            stderr_tail = _connector_log_tail(stderr_log)
+            if stderr_tail and stderr_tail not in outcome["error"]:
+                outcome["error"] += f"\nconnector stderr (last lines, {stderr_log}):\n{stderr_tail}"
     outcome.pop("_stderr_log", None)
     outcome["duration_seconds"] = round(time.monotonic() - started, 3)
     return outcome
