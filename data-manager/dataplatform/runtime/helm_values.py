@@ -4,7 +4,7 @@
     helm upgrade --install dagster dagster/dagster -f deploy/helm/values.yaml   # docs/scaling.md
 
 Written against chart 1.13.27 (chart versions follow Dagster's; the project pins dagster 1.13.27).
-The values cover two parts of the chart:
+The values cover these parts of the chart:
 
 - `dagster-user-deployments`: one deployment per enabled location, running the project's image
   with `dagster api grpc --module-name <module>` on the location's port. Environment comes from
@@ -16,6 +16,11 @@ The values cover two parts of the chart:
   Dagster's QueuedRunCoordinator given as the chart's CustomRunCoordinator with the file's config
   verbatim: the chart's queuedRunCoordinator has no keys for the code-server retries
   (max_user_code_failure_retries, user_code_failure_retry_delay) that the file sets.
+- the file's `compute_logs` as the chart's CustomComputeLogManager (computeLogManager), so every
+  pod the chart configures (webserver, daemon, run Jobs) keeps compute logs in PostgreSQL. Its
+  `postgres_db` block is left out: it names POSTGRES_*, which in the chart's pods is the PyAirbyte
+  cache's env (and absent from the webserver and daemon), so PostgresComputeLogManager uses the
+  instance's own storage database, which the chart renders from its postgresql.* values.
 
 Chart deployment names become Kubernetes object names (DNS-1123), so a location's `_` becomes
 `-`: the chart's generated workspace names the location `airbyte-sync`, not `airbyte_sync`.
@@ -96,12 +101,33 @@ def _translate(section: dict, keys: dict[str, str], path: Path, where: str) -> d
     return {keys[k]: v for k, v in section.items()}
 
 
-def instance_settings(dagster_yaml: Path) -> tuple[dict, dict]:
-    """(runCoordinator, runMonitoring) for the chart, from the local instance config."""
+def _load_instance(dagster_yaml: Path) -> dict:
     try:
-        instance = yaml.safe_load(dagster_yaml.read_text()) or {}
+        return yaml.safe_load(dagster_yaml.read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise HelmValuesError(f"{dagster_yaml}: cannot read the instance config: {exc}") from None
+
+
+def compute_log_manager(dagster_yaml: Path) -> dict | None:
+    """The chart's computeLogManager from the file's compute_logs; None: the chart's default."""
+    compute_logs = _load_instance(dagster_yaml).get("compute_logs")
+    if not compute_logs:
+        return None
+    if not (compute_logs.get("module") and compute_logs.get("class")):
+        raise HelmValuesError(
+            f"{dagster_yaml}: compute_logs needs module and class for the chart's "
+            "CustomComputeLogManager"
+        )
+    config = dict(compute_logs.get("config") or {})
+    if compute_logs["class"] == "PostgresComputeLogManager":
+        config.pop("postgres_db", None)  # the instance's storage database instead (see above)
+    custom = {"module": compute_logs["module"], "class": compute_logs["class"], "config": config}
+    return {"type": "CustomComputeLogManager", "config": {"customComputeLogManager": custom}}
+
+
+def instance_settings(dagster_yaml: Path) -> tuple[dict, dict]:
+    """(runCoordinator, runMonitoring) for the chart, from the local instance config."""
+    instance = _load_instance(dagster_yaml)
     coordinator = instance.get("run_coordinator") or {}
     if coordinator.get("class") != "QueuedRunCoordinator":
         raise HelmValuesError(
@@ -189,6 +215,7 @@ def values(locations: list[CodeLocation], dagster_yaml: Path) -> dict[str, Any]:
             "runMonitoring": monitoring,
         },
         "telemetry": {"enabled": False},
+        **({"computeLogManager": logs} if (logs := compute_log_manager(dagster_yaml)) else {}),
     }
 
 
@@ -197,8 +224,9 @@ def render_values(locations: list[CodeLocation], dagster_yaml: Path, source: str
     header = [
         f"# Values for Dagster's Helm chart {CHART_VERSION} (helm repo add dagster",
         "# https://dagster-io.github.io/helm): one user deployment per enabled code location,",
-        "# K8sRunLauncher, an external PostgreSQL, and platform/dagster.yaml's run coordinator and",
-        "# run monitoring. Set the image, database host and secrets as docs/scaling.md says.",
+        "# K8sRunLauncher, an external PostgreSQL, and platform/dagster.yaml's run coordinator,",
+        "# run monitoring and compute logs. Set the image, database host and secrets as",
+        "# docs/scaling.md says.",
         f"# GENERATED from {source} and platform/dagster.yaml by:",
         f"#   {regenerate}",
         "# Do not edit by hand; edit code-locations.json and regenerate.",
