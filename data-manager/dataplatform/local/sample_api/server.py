@@ -22,7 +22,8 @@ class SampleProductsApi:
     `fail_with_status` makes /products requests answer with that HTTP status and a JSON error
     body, to exercise a failing source; with `fail_from_skip` only pages from that offset on
     fail, so a sync passes its check and then fails mid-stream. `delay_seconds` makes every
-    /products answer wait that long, so a test can act while a sync is in progress.
+    /products answer wait that long, so a test can act while a sync is in progress. With
+    `api_key` set, /products answers 401 unless the request's x-api-key header matches it.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, products: list[dict] | None = None):
@@ -30,6 +31,7 @@ class SampleProductsApi:
         self.fail_with_status: int | None = None
         self.fail_from_skip = 0
         self.delay_seconds = 0.0
+        self.api_key: str | None = None  # when set, /products needs it as the x-api-key header
         self.requests: list[str] = []
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
@@ -62,6 +64,8 @@ class SampleProductsApi:
                     return self._send(200, {"status": "ok"})
                 if url.path != "/products":
                     return self._send(404, {"message": f"Path '{url.path}' not found"})
+                if api.api_key and self.headers.get("x-api-key") != api.api_key:
+                    return self._send(401, {"message": "missing or wrong x-api-key"})
                 if api.delay_seconds:
                     time.sleep(api.delay_seconds)
                 query = parse_qs(url.query)
