@@ -9,8 +9,6 @@ location = ConnectorLocation(
     dbt_source="faker",
     sync_asset_name="sync_faker_users",
     transform_asset_name="faker_users_dbt_models",
-    # One asset per dbt model (staging_faker_users, faker_users_reporting); dbt tests are checks.
-    transform="dbt_assets",
     job_name="airbyte_sync_pipeline",
     sync_description="Sync source-faker `users` (installed from PyPI) into pyairbyte_cache.users.",
     transform_description=(

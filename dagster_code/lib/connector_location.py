@@ -13,14 +13,15 @@ A connector location is always the same pipeline, so its package holds data, not
         ...descriptions, and optionally a cron `schedule`
     )
 
-From that the factory builds, once per location object:
-- `sync_asset`: `sync_connector(connector, streams)` into the default cache; its result dict becomes
-  materialization metadata, and a failed sync raises `dagster.Failure` with that metadata;
-- `transform_asset`: with `transform="dbt_build"` one plain asset that runs
-  `dbt build --select source:<dbt_source>+` (cheapest per run, see `lib/dbt.py`); with
-  `transform="dbt_assets"` a `@dbt_assets` multi-asset, one asset per model and the dbt tests
-  (source tests too) as asset checks;
-- `job`: both assets, tagged with the connector for the instance's concurrency limit;
+From that the factory builds, once per location object, one asset per table:
+- `sync_asset`: a subsettable multi-asset, op `sync_asset_name`, one asset per stream keyed by its
+  cache table (`pyairbyte_cache/products`); a run syncs only the selected streams with
+  `sync_connector`, and each table is materialized with Dagster's standard table metadata (row
+  count, column schema, table name). A failed sync raises `dagster.Failure` with its metadata;
+- `transform_asset`: `@dbt_assets`, op `transform_asset_name`, one asset per dbt model the
+  connector owns (`source:<dbt_source>+`, minus models that also read another connector's
+  source: those are dbt_poc's); dbt tests, source tests included, are asset checks;
+- `job`: both, tagged with the connector for the instance's concurrency limit;
 - `schedules`: the job on `schedule`, when one is declared;
 - `defs`: all of it, with `in_process_executor` and the `dbt` resource.
 
@@ -29,38 +30,49 @@ Each location's package keeps the guide's files (`assets/sync_assets.py`, `asset
 Nothing here imports airbyte or pandas: the sync imports them when it runs, never a code server.
 """
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from dagster import (
     AssetExecutionContext,
+    AssetKey,
     AssetsDefinition,
+    AssetSpec,
     Definitions,
-    MaterializeResult,
     ScheduleDefinition,
-    asset,
     define_asset_job,
     in_process_executor,
+    multi_asset,
 )
 from dagster_dbt import DbtCliResource, dbt_assets
 
 from dagster_code.lib.dbt import (
     PlatformDbtTranslator,
+    connector_selection,
     dbt_resource,
     prepared_manifest,
-    run_dbt_build,
+    shared_models,
     skip_unsynced_sources,
+    sources_read,
 )
-from dagster_code.lib.sync import connector_tags, materialize_sync_result
+from dagster_code.lib.sync import connector_tags, table_results
+from pyairbyte.utils.connector_state import cache_table_name
 
 if TYPE_CHECKING:
     from dagster._core.definitions.unresolved_asset_job_definition import (
         UnresolvedAssetJobDefinition,
     )
 
-Transform = Literal["dbt_build", "dbt_assets"]
+# The schema every connector location syncs into (the default cache), and the first part of
+# each cache table's asset key.
+CACHE_SCHEMA = "pyairbyte_cache"
+
+
+def cache_table_key(stream: str) -> AssetKey:
+    """The one asset key of a stream's cache table, e.g. pyairbyte_cache/products."""
+    return AssetKey([CACHE_SCHEMA, cache_table_name(stream)])
 
 
 def _definitions(
@@ -89,19 +101,23 @@ def dbt_models_asset(
     name: str,
     description: str,
     translator: PlatformDbtTranslator,
-    select: str = "fqn:*",
+    select: str,
+    sources: Collection[str],
+    exclude: str | None = None,
 ) -> AssetsDefinition:
-    """Every dbt model in `select` as its own asset, built by one `dbt build` per run."""
+    """Every dbt model in `select` (minus `exclude`) as its own asset, built by one `dbt build`
+    per run; dbt tests are asset checks. `sources`: the dbt sources those models read."""
 
     def models(context: AssetExecutionContext, dbt: DbtCliResource):
         # A connector that has never synced has no cache tables yet: leave its sources out.
-        skip = skip_unsynced_sources(context, prepared_manifest())
+        skip = skip_unsynced_sources(context, prepared_manifest(), sources)
         yield from dbt.cli(["build", *skip], context=context).stream()
 
     models.__doc__ = description  # the op's description in the UI
     return dbt_assets(
         manifest=prepared_manifest(),
         select=select,
+        exclude=exclude,
         name=name,
         dagster_dbt_translator=translator,
     )(models)
@@ -121,54 +137,57 @@ class ConnectorLocation:
     sync_description: str
     transform_description: str
     job_description: str
-    transform: Transform = "dbt_build"
     schedule: str | None = None  # cron, e.g. "0 6 * * *"
 
     def __post_init__(self):
         object.__setattr__(self, "streams", tuple(self.streams))
 
     @cached_property
-    def sync_asset(self) -> AssetsDefinition:
-        connector, streams = self.connector, list(self.streams)
+    def table_keys(self) -> dict[str, AssetKey]:
+        """Stream -> the asset key of its cache table."""
+        return {stream: cache_table_key(stream) for stream in self.streams}
 
-        @asset(
+    @cached_property
+    def sync_asset(self) -> AssetsDefinition:
+        connector, keys = self.connector, self.table_keys
+        specs = [
+            AssetSpec(
+                key=key,
+                group_name=self.name,
+                kinds={"airbyte", "postgres"},
+                description=f"Stream {stream} of {connector}, synced by PyAirbyte into "
+                f"{CACHE_SCHEMA}.{key.path[-1]}.",
+            )
+            for stream, key in keys.items()
+        ]
+
+        @multi_asset(
             name=self.sync_asset_name,
-            group_name=self.name,
-            kinds={"airbyte", "postgres"},
+            specs=specs,
+            can_subset=True,
             description=self.sync_description,
         )
-        def sync(context: AssetExecutionContext) -> MaterializeResult:
+        def sync(context: AssetExecutionContext):
             # Imported here: the module is light, but what it reaches is not for a code server.
             from pyairbyte.utils.pyairbyte_sync import sync_connector
 
-            return materialize_sync_result(
-                context, sync_connector(connector, streams, progress=context.log.info)
-            )
+            selected = {s: k for s, k in keys.items() if k in context.selected_asset_keys}
+            result = sync_connector(connector, list(selected), progress=context.log.info)
+            yield from table_results(context, result, selected)
 
         return sync
 
     @cached_property
     def transform_asset(self) -> AssetsDefinition:
-        if self.transform == "dbt_assets":
-            return dbt_models_asset(
-                self.transform_asset_name,
-                self.transform_description,
-                PlatformDbtTranslator(group_name=self.name, source_tests_as_checks=True),
-                select=f"source:{self.dbt_source}+",
-            )
-        select = f"source:{self.dbt_source}+"
-
-        @asset(
-            name=self.transform_asset_name,
-            group_name=self.name,
-            deps=[self.sync_asset_name],
-            kinds={"dbt", "postgres"},
-            description=self.transform_description,
+        select, exclude = connector_selection(prepared_manifest(), self.dbt_source)
+        return dbt_models_asset(
+            self.transform_asset_name,
+            self.transform_description,
+            PlatformDbtTranslator(group_name=self.name, source_tests_as_checks=True),
+            select=select,
+            sources=[self.dbt_source],
+            exclude=exclude,
         )
-        def transform(context: AssetExecutionContext, dbt: DbtCliResource) -> MaterializeResult:
-            return run_dbt_build(context, dbt, select)
-
-        return transform
 
     @cached_property
     def job(self) -> "UnresolvedAssetJobDefinition":
@@ -190,11 +209,11 @@ class ConnectorLocation:
 
 @dataclass(frozen=True)
 class DbtModelsLocation:
-    """Every dbt model of the project, built together (dbt_poc): no connector, no sync of its own.
+    """The dbt models no connector location owns (dbt_poc): those that read several connectors'
+    sources, such as cross-connector reporting. No connector, no sync of its own.
 
-    dbt sources map to the sync assets of the connector locations, so the graph shows where the
-    data comes from. The key prefix keeps its model keys apart from a connector location that
-    materializes the same models under their plain names.
+    Their upstream models and sources are assets of the connector locations, referenced by key,
+    so lineage crosses locations in the UI.
     """
 
     name: str
@@ -202,18 +221,23 @@ class DbtModelsLocation:
     models_description: str
     job_name: str
     job_description: str
-    key_prefix: Sequence[str] = ()
     schedule: str | None = None
-
-    def __post_init__(self):
-        object.__setattr__(self, "key_prefix", tuple(self.key_prefix))
 
     @cached_property
     def models_asset(self) -> AssetsDefinition:
+        models = shared_models(prepared_manifest())
+        if not models:
+            raise ValueError(
+                f"code location {self.name}: every dbt model belongs to one connector location, "
+                "so it has nothing to build; add a model that reads several connectors' models, "
+                "or disable the location in code-locations.json"
+            )
         return dbt_models_asset(
             self.models_asset_name,
             self.models_description,
-            PlatformDbtTranslator(key_prefix=self.key_prefix, group_name=self.name),
+            PlatformDbtTranslator(group_name=self.name),
+            select=" ".join(models),
+            sources=sources_read(prepared_manifest(), models),
         )
 
     @cached_property

@@ -1,28 +1,58 @@
 """dbt wiring shared by the code locations: the CLI resource, the prepared manifest, the
-translator that maps dbt sources to the sync assets, and a `dbt build` helper for plain assets.
+translator that maps dbt sources to the cache tables' assets, which models each location owns, and
+the exclusion of sources whose cache table does not exist yet.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import uuid
-from collections.abc import Mapping, Sequence
+import sys
+from collections.abc import Collection, Mapping, Sequence
+from functools import cached_property
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey, Failure, MaterializeResult, MetadataValue
+from dagster import AssetExecutionContext, AssetKey
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource
+from packaging import version
 
 from pyairbyte import settings
 from pyairbyte.utils.dbt_manifest import dbt_executable, ensure_manifest
 
 
+class PlatformDbtCliResource(DbtCliResource):
+    """`DbtCliResource` without the two costs it adds to every `dbt build` before dbt starts
+    (bench/transform_overhead.py: 1.8x a bare `dbt build` with them, the target is 1.2x):
+
+    - the dbt version, which the stock resource learns by running `dbt --version` (a 3-4 s dbt
+      start-up, once per run): read from the installed dbt-core when the executable is this
+      environment's own dbt;
+    - dbt's adapter, loaded into the run worker (2-4 s) only for `fetch_row_counts()` and
+      `fetch_column_metadata()`, which the platform does not call: the sync assets report the
+      cache tables' row counts and columns, and dbt's own tests guard the models.
+
+    Both override private methods of dagster-dbt, pinned exactly in pyproject.toml;
+    tests/dagster_code/test_connector_location.py fails if they disappear.
+    """
+
+    @cached_property
+    def _cli_version(self) -> version.Version:
+        executable = Path(self.dbt_executable)
+        if executable.parent == Path(sys.executable).parent:
+            try:
+                return version.parse(metadata.version("dbt-core"))
+            except metadata.PackageNotFoundError:
+                pass
+        return super()._cli_version
+
+    def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> None:  # type: ignore[override]
+        return None
+
+
 def dbt_resource() -> DbtCliResource:
     """The dbt CLI resource: repo's dbt_models and profiles.yml, dbt from wherever the venv is."""
-    return DbtCliResource(
+    return PlatformDbtCliResource(
         project_dir=str(settings.dbt_project_dir()),
         profiles_dir=str(settings.dbt_profiles_dir()),
         dbt_executable=dbt_executable(),
@@ -35,46 +65,82 @@ def prepared_manifest() -> Path:
 
 
 class PlatformDbtTranslator(DagsterDbtTranslator):
-    """Model keys are model names, optionally prefixed; sources take the key their YAML declares
-    in `meta.dagster.asset_key`.
+    """Model keys are model names; sources take the key their YAML declares in
+    `meta.dagster.asset_key`: the sync asset of their cache table (`pyairbyte_cache/<table>`).
 
-    The sources YAML says which sync asset produces each cache table, so the asset graph shows
-    sync -> staging -> reporting. A prefix keeps one location's model keys from colliding with
-    another location that materializes the same models.
+    So the asset graph shows table -> staging -> reporting across locations, and each table has
+    one key in the whole workspace.
     """
 
-    def __init__(
-        self,
-        key_prefix: Sequence[str] = (),
-        group_name: str | None = None,
-        source_tests_as_checks: bool = False,
-    ):
-        # Source tests become checks on the sync asset; only the location that owns that asset
-        # should enable this, or two locations would define the same check.
+    def __init__(self, group_name: str | None = None, source_tests_as_checks: bool = False):
+        # Source tests become checks on the sync assets; only the location that owns those
+        # assets should enable this, or two locations would define the same check.
         super().__init__(
             settings=DagsterDbtTranslatorSettings(
                 enable_asset_checks=True,
                 enable_source_tests_as_checks=source_tests_as_checks,
-                # A connector with several streams has several dbt sources, all produced by its
-                # one sync asset, so they share that asset key.
-                enable_duplicate_source_asset_keys=True,
             )
         )
-        self._key_prefix = list(key_prefix)
         self._group_name = group_name
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
         if dbt_resource_props["resource_type"] == "source":
             return super().get_asset_key(dbt_resource_props)
         # A model's key is its name (staging_products), not dbt's default schema/name.
-        return AssetKey([*self._key_prefix, dbt_resource_props["name"]])
+        return AssetKey([dbt_resource_props["name"]])
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         return self._group_name or super().get_group_name(dbt_resource_props)
 
 
-def unsynced_sources(manifest_path: Path) -> list[tuple[str, str]]:
-    """(dbt source, cache table) for every dbt source whose table does not exist yet.
+def model_sources(manifest: Mapping[str, Any]) -> dict[str, frozenset[str]]:
+    """Model name -> the dbt sources it reads, directly or through other models."""
+    nodes, sources = manifest.get("nodes", {}), manifest.get("sources", {})
+    memo: dict[str, frozenset[str]] = {}
+
+    def upstream(unique_id: str) -> frozenset[str]:
+        if unique_id in sources:
+            return frozenset({sources[unique_id]["source_name"]})
+        if unique_id not in memo:
+            memo[unique_id] = frozenset()  # a cycle cannot parse; this only stops recursion
+            parents = nodes.get(unique_id, {}).get("depends_on", {}).get("nodes", [])
+            memo[unique_id] = frozenset().union(*(upstream(p) for p in parents))
+        return memo[unique_id]
+
+    return {
+        node["name"]: upstream(unique_id)
+        for unique_id, node in nodes.items()
+        if node.get("resource_type") == "model"
+    }
+
+
+def connector_selection(manifest_path: Path, dbt_source: str) -> tuple[str, str | None]:
+    """(select, exclude) for the models a connector location owns: every model downstream of its
+    dbt source that reads no other source. A model that joins two connectors' data belongs to
+    dbt_poc (`shared_models`), so each model is materialized by one location."""
+    manifest = json.loads(Path(manifest_path).read_text())
+    others = sorted({s["source_name"] for s in manifest.get("sources", {}).values()} - {dbt_source})
+    return f"source:{dbt_source}+", " ".join(f"source:{o}+" for o in others) or None
+
+
+def sources_read(manifest_path: Path, models: Collection[str]) -> set[str]:
+    """The dbt sources that `models` read, directly or through other models."""
+    manifest = json.loads(Path(manifest_path).read_text())
+    read = model_sources(manifest)
+    return set().union(*(read.get(m, frozenset()) for m in models))
+
+
+def shared_models(manifest_path: Path) -> list[str]:
+    """Models no connector location owns: those reading several dbt sources, or none."""
+    manifest = json.loads(Path(manifest_path).read_text())
+    return sorted(name for name, read in model_sources(manifest).items() if len(read) != 1)
+
+
+def unsynced_sources(
+    manifest_path: Path, source_names: Collection[str] | None = None
+) -> list[tuple[str, str]]:
+    """(dbt source, cache table) for every dbt source (of `source_names`, default all) whose
+    table does not exist yet.
 
     A connector added to the platform declares its dbt sources at once, but its cache tables
     only appear with its first sync. Until then its source tests, and the models built on them,
@@ -86,6 +152,7 @@ def unsynced_sources(manifest_path: Path) -> list[tuple[str, str]]:
     wanted = {
         f"{s['source_name']}.{s['name']}": f"{s['schema']}.{s.get('identifier') or s['name']}"
         for s in sources
+        if source_names is None or s["source_name"] in source_names
     }
     if not wanted:
         return []
@@ -105,10 +172,13 @@ def unsynced_sources(manifest_path: Path) -> list[tuple[str, str]]:
     return [(name, wanted[name]) for name in sorted(missing)]
 
 
-def skip_unsynced_sources(context: AssetExecutionContext, manifest_path: Path) -> list[str]:
-    """`dbt build` arguments that leave out sources whose table does not exist yet, with their
-    tests and every model downstream; logs a warning naming each. Empty when all exist."""
-    missing = unsynced_sources(manifest_path)
+def skip_unsynced_sources(
+    context: AssetExecutionContext, manifest_path: Path, source_names: Collection[str] | None = None
+) -> list[str]:
+    """`dbt build` arguments that leave out sources (of `source_names`) whose table does not
+    exist yet, with their tests and every model downstream; logs a warning naming each. Empty
+    when all exist."""
+    missing = unsynced_sources(manifest_path, source_names)
     for source, table in missing:
         context.log.warning(
             f"dbt source {source}: its cache table {table} does not exist yet (its connector "
@@ -118,75 +188,3 @@ def skip_unsynced_sources(context: AssetExecutionContext, manifest_path: Path) -
     if not missing:
         return []
     return ["--exclude", " ".join(f"source:{source}+" for source, _ in missing)]
-
-
-def run_dbt_build(
-    context: AssetExecutionContext, dbt: DbtCliResource, select: str
-) -> MaterializeResult:
-    """`dbt build --select <select>` (models and their tests) for a plain, non-dbt asset.
-
-    No `dbt parse` first: the manifest is prepared once, and dbt's partial parsing reuses it.
-    dbt runs as a plain subprocess with the resource's settings: `DbtCliResource.cli` would also
-    load dbt's adapter into the run worker (for @dbt_assets column metadata), which costs a plain
-    asset 3-7 s a run (bench/transform_overhead.py). Each run gets its own target path, so two
-    runs never overwrite each other's artifacts. Streams dbt's log lines into the run log; the
-    result carries the outcome as metadata, and a failed build raises `Failure` with it.
-    """
-    project_dir = Path(dbt.project_dir)
-    target_path = project_dir / "target" / f"run-{context.run_id[:8]}-{uuid.uuid4().hex[:6]}"
-    target_path.mkdir(parents=True)
-    partial_parse = project_dir / "target" / "partial_parse.msgpack"
-    if partial_parse.exists():
-        shutil.copy(partial_parse, target_path / partial_parse.name)
-    env = {
-        **os.environ,
-        "DBT_PROFILES_DIR": str(dbt.profiles_dir or project_dir),
-        "DBT_TARGET_PATH": str(target_path),
-        "DBT_LOG_PATH": str(target_path),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    }
-    command = [dbt.dbt_executable, "--log-format", "json", "build", "--select", select]
-    context.log.info(f"dbt build --select {select}")
-    with subprocess.Popen(
-        command,
-        cwd=project_dir,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    ) as process:
-        for line in process.stdout:
-            try:
-                message = json.loads(line).get("info", {}).get("msg")
-            except json.JSONDecodeError:
-                message = line.rstrip()
-            if message:
-                context.log.info(message)
-    run_results = target_path / "run_results.json"
-    results = json.loads(run_results.read_text())["results"] if run_results.exists() else []
-    shutil.rmtree(target_path, ignore_errors=True)
-
-    by_status: dict[str, list[str]] = {}
-    for result in results:
-        by_status.setdefault(result["status"], []).append(result["unique_id"])
-    models = sorted(
-        r["unique_id"].split(".")[-1] for r in results if r["unique_id"].startswith("model.")
-    )
-    failed = by_status.get("error", []) + by_status.get("fail", [])
-    succeeded = process.returncode == 0
-    metadata = {
-        "status": MetadataValue.text("success" if succeeded else "error"),
-        "dbt_select": MetadataValue.text(select),
-        "models": MetadataValue.json(models),
-        "results_by_status": MetadataValue.json(
-            {status: len(ids) for status, ids in by_status.items()}
-        ),
-        "failed": MetadataValue.json(failed),
-    }
-    if not succeeded:
-        raise Failure(
-            description=f"dbt build --select {select} failed (exit {process.returncode}): "
-            f"{', '.join(failed) or 'see the dbt log above'}",
-            metadata=metadata,
-        )
-    return MaterializeResult(metadata=metadata)

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue
+from collections.abc import Iterator, Mapping
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    TableColumn,
+    TableSchema,
+)
+
+from dagster_code.lib.cache_tables import CacheTableError, table_stats
 
 # Run tag for the instance's tag concurrency limit (platform/dagster.yaml): two runs that sync
 # the same connector never run at once.
@@ -45,8 +57,52 @@ def _failure(result: dict, metadata: dict[str, MetadataValue]) -> Failure:
     )
 
 
+def sync_failure(result: dict) -> Failure:
+    """A failed sync as `dagster.Failure`: the source's error, with the guide's metadata."""
+    return _failure(result, sync_metadata(result))
+
+
+def table_results(
+    context: AssetExecutionContext, result: dict, keys: Mapping[str, AssetKey]
+) -> Iterator[MaterializeResult]:
+    """One `MaterializeResult` per synced stream's cache table (`keys`: stream -> asset key),
+    with Dagster's standard table metadata read from the table after the sync; `Failure` when
+    the sync failed. The rows the table holds and the rows this run synced differ whenever a
+    sync appends or merges."""
+    if result.get("status") != "success":
+        raise sync_failure(result)
+    tables: dict = result.get("tables") or {}
+    counts: dict = result.get("result") or {}
+    try:
+        stats = table_stats([tables[stream] for stream in keys if stream in tables])
+    except CacheTableError as exc:
+        raise Failure(
+            description=f"{result.get('connector')} synced, but its tables cannot be read: {exc}",
+            metadata={"tables": MetadataValue.json(tables)},
+        ) from exc
+    duration = MetadataValue.float(float(result.get("duration_seconds") or 0))
+    for stream, key in keys.items():
+        table = tables.get(stream, "")
+        described = stats.get(table)
+        if described is None:
+            context.log.warning(f"stream {stream}: no cache table {table} after the sync")
+        columns = [TableColumn(name, kind) for name, kind in described.columns] if described else []
+        yield MaterializeResult(
+            asset_key=key,
+            metadata={
+                "dagster/table_name": MetadataValue.text(table),
+                "dagster/row_count": MetadataValue.int(described.row_count if described else 0),
+                "dagster/column_schema": MetadataValue.table_schema(TableSchema(columns=columns)),
+                "records_synced": MetadataValue.int(int(counts.get(stream) or 0)),
+                "duration_seconds": duration,
+            },
+        )
+    context.log.info("Data synced to the PostgreSQL cache; ready for dbt")
+
+
 def materialize_sync_result(context: AssetExecutionContext, result: dict) -> MaterializeResult:
-    """The sync asset's outcome: its metadata, or `Failure` with the source's error."""
+    """A single-asset sync's outcome (sweden_sync): its metadata, or `Failure` with the source's
+    error. Connector locations materialize one asset per table instead (`table_results`)."""
     metadata = sync_metadata(result)
     if result.get("status") != "success":
         raise _failure(result, metadata)

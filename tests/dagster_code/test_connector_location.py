@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from dagster import AssetKey, Failure, MaterializeResult, build_asset_context
 
+from dagster_code.lib.cache_tables import TableStats
 from dagster_code.lib.connector_location import ConnectorLocation
 
 
@@ -12,8 +13,9 @@ def _location(**overrides) -> ConnectorLocation:
     args = {
         "name": "shop",
         "connector": "shop-api",
-        "streams": ["orders"],
-        "dbt_source": "shop",
+        "streams": ["products"],
+        # A dbt source of the repository's project, so the transform has models to build.
+        "dbt_source": "sample_connector",
         "sync_asset_name": "sync_shop",
         "transform_asset_name": "transform_shop_data",
         "job_name": "shop_pipeline",
@@ -24,10 +26,22 @@ def _location(**overrides) -> ConnectorLocation:
     return ConnectorLocation(**{**args, **overrides})
 
 
-def test_the_declaration_becomes_two_assets_a_tagged_job_and_no_schedule():
+def test_the_declaration_becomes_one_asset_per_table_a_tagged_job_and_no_schedule():
     location = _location()
     graph = location.defs.resolve_asset_graph()
-    assert graph.get(AssetKey("transform_shop_data")).parent_keys == {AssetKey("sync_shop")}
+    table = AssetKey(["pyairbyte_cache", "products"])
+    assert graph.get(AssetKey("staging_products")).parent_keys == {table}
+    assert graph.get(AssetKey("products_reporting")).parent_keys == {AssetKey("staging_products")}
+    # The guide's names are the ops' names; the sync's streams can be materialized one by one.
+    assert location.sync_asset.node_def.name == "sync_shop" and location.sync_asset.can_subset
+    assert location.sync_asset.keys == {table}
+    assert location.transform_asset.node_def.name == "transform_shop_data"
+    assert location.transform_asset.keys == {
+        AssetKey("staging_products"),
+        AssetKey("products_reporting"),
+    }
+    # The cross-connector model reads another source too: dbt_poc's, not this location's.
+    assert AssetKey("connector_row_counts") not in graph.materializable_asset_keys
     job = location.defs.resolve_job_def("shop_pipeline")
     assert job.tags == {"dataplatform/connector": "shop-api"}
     assert job.executor_def.name == "in_process"
@@ -46,16 +60,37 @@ def test_a_declared_schedule_runs_the_pipeline_job():
     )
 
 
+def test_the_dbt_resource_skips_what_the_transform_does_not_use():
+    """PlatformDbtCliResource overrides two private methods of DbtCliResource (see lib/dbt.py);
+    an upgrade of dagster-dbt that renames them would silently bring back their cost."""
+    from dagster_dbt import DbtCliResource
+
+    from dagster_code.lib.dbt import dbt_resource
+
+    assert hasattr(DbtCliResource, "_cli_version")
+    assert hasattr(DbtCliResource, "_initialize_dbt_core_adapter")
+    resource = dbt_resource()
+    assert resource._cli_version.major == 1  # noqa: SLF001
+    assert resource._initialize_dbt_core_adapter(["build"]) is None  # noqa: SLF001
+
+
 def _fake_sync(monkeypatch, result: dict) -> list:
     calls = []
 
-    def sync_connector(connector, streams):
+    def sync_connector(connector, streams, **kwargs):
         calls.append((connector, streams))
         return {"connector": connector, **result}
 
     import pyairbyte.utils.pyairbyte_sync as module
 
     monkeypatch.setattr(module, "sync_connector", sync_connector)
+    # The table after the sync, as the cache database would describe it.
+    monkeypatch.setattr(
+        "dagster_code.lib.sync.table_stats",
+        lambda tables: {
+            t: TableStats(t, 40, (("id", "bigint"), ("title", "character varying"))) for t in tables
+        },
+    )
     return calls
 
 
@@ -64,25 +99,31 @@ def test_a_successful_sync_is_materialized_with_its_metadata(monkeypatch):
         monkeypatch,
         {
             "status": "success",
-            "result": {"orders": 12},
-            "tables": {"orders": "pyairbyte_cache.orders"},
+            "result": {"products": 12},
+            "tables": {"products": "pyairbyte_cache.products"},
             "cache_type": "CopyPostgresCache",
             "cache_schema": "pyairbyte_cache",
             "duration_seconds": 1.5,
         },
     )
-    result = _location().sync_asset(build_asset_context())
-    assert calls == [("shop-api", ["orders"])]
+    (result,) = list(_location().sync_asset(build_asset_context()))
+    assert calls == [("shop-api", ["products"])]
     assert isinstance(result, MaterializeResult)
+    assert result.asset_key == AssetKey(["pyairbyte_cache", "products"])
     metadata = {k: v.value for k, v in result.metadata.items()}
-    assert metadata["dagster/table_name"] == "pyairbyte_cache.orders"
-    assert metadata["records_synced"] == 12 and metadata["status"] == "success"
+    assert metadata["dagster/table_name"] == "pyairbyte_cache.products"
+    assert metadata["dagster/row_count"] == 40  # the table holds more than this run synced
+    assert [(c.name, c.type) for c in metadata["dagster/column_schema"].columns] == [
+        ("id", "bigint"),
+        ("title", "character varying"),
+    ]
+    assert metadata["records_synced"] == 12 and metadata["duration_seconds"] == 1.5
 
 
 def test_a_failed_sync_raises_failure_with_the_sources_error(monkeypatch):
     _fake_sync(monkeypatch, {"status": "error", "error": "HTTP 500 from the API"})
     with pytest.raises(Failure) as failure:
-        _location().sync_asset(build_asset_context())
+        list(_location().sync_asset(build_asset_context()))
     assert failure.value.description == "PyAirbyte sync of shop-api failed: HTTP 500 from the API"
     assert failure.value.metadata["error"].value == "HTTP 500 from the API"
     assert failure.value.metadata["status"].value == "error"

@@ -63,11 +63,48 @@ def test_sample_product_pipeline_moves_every_product(pg, pg_conn, sample_api):
         (first,),
     )
 
-    # The transform ran dbt build: models, their tests and the source tests all passed.
-    transform = result.asset_materializations_for_node("transform_sample_product_data")[0]
-    by_status = transform.metadata["results_by_status"].data
-    assert by_status.get("success") == 2 and by_status.get("pass", 0) >= 7, by_status
-    assert set(by_status) <= {"success", "pass"}
+    # One asset per table: the cache table, with Dagster's standard table metadata ...
+    assert _materialized(result) == {
+        "pyairbyte_cache/products",
+        "staging_products",
+        "products_reporting",
+    }
+    (table,) = result.asset_materializations_for_node("sync_sample_connector")
+    metadata = table.metadata
+    assert metadata["dagster/table_name"].value == "pyairbyte_cache.products"
+    assert metadata["dagster/row_count"].value == 30
+    assert metadata["records_synced"].value == 30
+    columns = {c.name: c.type for c in metadata["dagster/column_schema"].value.columns}
+    assert {"id", "title", "discountpercentage", "_airbyte_extracted_at"} <= set(columns)
+    assert metadata["duration_seconds"].value > 0
+    # ... and the transform step built each model as its own asset, its tests and the source
+    # tests on the cache table as asset checks, all passing.
+    checks = _check_results(result)
+    assert len(checks) == 8 and all(checks.values()), checks
+    assert "pyairbyte_cache/products:source_unique_sample_connector_products_id" in checks
+
+
+def _materialized(result) -> set[str]:
+    return {
+        event.event_specific_data.materialization.asset_key.to_user_string()
+        for event in result.get_asset_materialization_events()
+    }
+
+
+def test_a_single_stream_materializes_alone(pg, pg_conn, sample_api):
+    """The sync is a subsettable multi-asset: one table can be materialized by itself."""
+    from dagster import AssetKey, materialize
+
+    from dagster_code.sample_product_sync.location import location
+
+    result = materialize(
+        [location.sync_asset, location.transform_asset],
+        selection=[AssetKey(["pyairbyte_cache", "products"])],
+        instance=DagsterInstance.ephemeral(),
+        resources={"dbt": location.defs.resources["dbt"]},
+    )
+    assert result.success
+    assert _materialized(result) == {"pyairbyte_cache/products"}
 
 
 def test_faker_pipeline_fills_reporting(pg, pg_conn, monkeypatch):
@@ -99,12 +136,12 @@ def test_faker_pipeline_fills_reporting(pg, pg_conn, monkeypatch):
     checks = _check_results(result)
     assert checks, "dbt tests should have run as asset checks"
     assert all(checks.values()), checks
-    assert "sync_faker_users:source_unique_faker_users_id" in checks
+    assert "pyairbyte_cache/users:source_unique_faker_users_id" in checks
     assert "faker_users_reporting:unique_faker_users_reporting_user_id" in checks
 
 
-def test_dbt_poc_builds_every_model(pg, pg_conn, sample_api, monkeypatch):
-    """dbt_poc builds all models from what the syncs left in the cache."""
+def test_dbt_poc_builds_the_cross_connector_models(pg, pg_conn, sample_api, monkeypatch):
+    """dbt_poc builds the models that read both connectors, from what the syncs left."""
     from dagster_code.airbyte_sync import defs as faker_defs
     from dagster_code.dbt_poc import defs
     from dagster_code.sample_product_sync import defs as product_defs
@@ -120,16 +157,11 @@ def test_dbt_poc_builds_every_model(pg, pg_conn, sample_api, monkeypatch):
 
     result = _run(defs, "dbt_poc_pipeline")
     assert result.success, step_failure_messages(result)
-    materialized = {
-        event.asset_key.to_user_string()
-        for event in result.get_asset_materialization_events()
-        for event in [event.event_specific_data.materialization]
-    }
-    assert materialized == {
-        "dbt_poc/staging_products",
-        "dbt_poc/products_reporting",
-        "dbt_poc/staging_faker_users",
-        "dbt_poc/faker_users_reporting",
-    }
+    # Only the model no connector location owns; its inputs are those locations' assets.
+    assert _materialized(result) == {"connector_row_counts"}
+    counts = dict(rows(pg_conn, "select model_name, row_count from reporting.connector_row_counts"))
+    assert counts["staging_products"] == scalar(
+        pg_conn, "select count(*) from staging.staging_products"
+    )
     checks = _check_results(result)
-    assert len(checks) == 12 and all(checks.values()), checks
+    assert len(checks) == 3 and all(checks.values()), checks

@@ -243,8 +243,8 @@ def render_sources_yaml(
             f"        description: {q(f'Raw {stream.name} records; column names lowercased')}",
             "        meta:",
             "          dagster:",
-            f"            # Lineage: {sync_asset} produces this table.",
-            f"            asset_key: [{q(sync_asset)}]",
+            f"            # The cache table's asset, materialized by {sync_asset} ({location}).",
+            f"            asset_key: [{q(cache_schema)}, {q(models.table)}]",
         ]
         if note:
             out.append(f"        # No key tests: {note}.")

@@ -119,7 +119,7 @@ def test_add_scaffolds_the_guide_layout_and_every_config(added):
     assert source["schema"] == "pyairbyte_cache"
     tables = {t["name"]: t for t in source["tables"]}
     assert tables["orders"]["identifier"] == "orders"  # pyairbyte_cache.<stream>, unprefixed
-    assert tables["orders"]["meta"]["dagster"]["asset_key"] == ["sync_shop_orders"]
+    assert tables["orders"]["meta"]["dagster"]["asset_key"] == ["pyairbyte_cache", "orders"]
     assert tables["orders"]["columns"] == [
         {"name": "orderid", "description": "Primary key", "data_tests": ["not_null", "unique"]}
     ]
@@ -152,7 +152,17 @@ def test_new_location_defs_load(added):
     assert out.returncode == 0, out.stderr
     file, assets, jobs, airbyte_loaded = out.stdout.strip().splitlines()
     assert file.startswith(str(added.root))
-    assert assets == "['sync_shop_orders', 'transform_shop_orders_data']"
+    # One asset per table: each stream's cache table, each dbt model.
+    assert assets == str(
+        [
+            "customers_reporting",
+            "orders_reporting",
+            "pyairbyte_cache/customers",
+            "pyairbyte_cache/orders",
+            "staging_customers",
+            "staging_orders",
+        ]
+    )
     assert jobs == "['shop_orders_pipeline']"
     assert airbyte_loaded == "False"  # code servers stay light
 
@@ -316,7 +326,8 @@ def test_add_refuses_a_stream_whose_cache_table_another_connector_owns(orders_ap
     sources.write_text(
         sources.read_text()
         + "      - name: orders\n"
-        + '        meta:\n          dagster:\n            asset_key: ["sync_sample_connector"]\n'
+        + "        meta:\n          dagster:\n"
+        + '            asset_key: ["pyairbyte_cache", "orders"]\n'
     )
     before = repo_copy.tree_hash()
     out = repo_copy.cli("connector", "add", LOCATION, "--connector-yaml", str(CONNECTOR_YAML))

@@ -228,7 +228,7 @@ def test_ui_in_headless_chromium_shows_loaded_locations_and_the_asset_graph(plat
             f"{platform.url}/locations/sample_product_sync/asset-groups/sample_product_sync"
         )
         page.wait_for_text(
-            ["sync_sample_connector", "transform_sample_product_data", "Materialized"], timeout=90
+            ["staging_products", "products_reporting", "Materialized"], timeout=90
         )
         time.sleep(1.5)  # let the graph finish its layout animation
         shot = page.screenshot(shots / "asset-graph.png")
@@ -248,7 +248,7 @@ def test_materialize_all_clicked_in_the_ui_succeeds(platform, pg_conn, tmp_path)
         page.navigate(
             f"{platform.url}/locations/sample_product_sync/asset-groups/sample_product_sync"
         )
-        page.wait_for_text(["sync_sample_connector", "Materialize all"], timeout=90)
+        page.wait_for_text(["staging_products", "Materialize all"], timeout=90)
         clicked = page.evaluate(
             "(() => { const b = [...document.querySelectorAll('button')]"
             ".find(b => b.innerText.trim() === 'Materialize all');"
