@@ -227,9 +227,7 @@ def test_ui_in_headless_chromium_shows_loaded_locations_and_the_asset_graph(plat
         page.navigate(
             f"{platform.url}/locations/sample_product_sync/asset-groups/sample_product_sync"
         )
-        page.wait_for_text(
-            ["staging_products", "products_reporting", "Materialized"], timeout=90
-        )
+        page.wait_for_text(["staging_products", "products_reporting", "Materialized"], timeout=90)
         time.sleep(1.5)  # let the graph finish its layout animation
         shot = page.screenshot(shots / "asset-graph.png")
         assert shot.stat().st_size > 20_000  # a rendered page, not a blank one
