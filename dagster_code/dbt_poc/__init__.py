@@ -1,4 +1,4 @@
-"""dbt_poc: the code location for all dbt asset orchestration (port 4266).
+"""dbt_poc: the dbt models no connector location owns, e.g. cross-connector reporting (4266).
 
 Declared in location.py; the asset and the job are built by dagster_code.lib.connector_location.
 """

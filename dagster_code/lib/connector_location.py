@@ -157,6 +157,7 @@ class ConnectorLocation:
                 kinds={"airbyte", "postgres"},
                 description=f"Stream {stream} of {connector}, synced by PyAirbyte into "
                 f"{CACHE_SCHEMA}.{key.path[-1]}.",
+                metadata={"dagster/table_name": f"{CACHE_SCHEMA}.{key.path[-1]}"},
             )
             for stream, key in keys.items()
         ]

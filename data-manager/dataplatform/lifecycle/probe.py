@@ -6,7 +6,8 @@ The probe process imports Dagster once and then forks one child per module, so e
 imported into a fresh interpreter state (no module sees another's imports) without paying
 Dagster's multi-second import again per module. A child imports the module, checks that it
 exports a `Definitions` called `defs`, runs `Definitions.validate_loadable(defs)`, and reports
-the module's file, its asset and job counts, and whether loading it imported airbyte.
+the module's file, its asset and job counts, each asset's key and table, and whether loading it
+imported airbyte.
 No bytecode is written (PYTHONDONTWRITEBYTECODE), so probing leaves the tree as it was.
 """
 
@@ -46,6 +47,7 @@ def _probe_in_child(module_name: str) -> dict:
         Definitions.validate_loadable(defs)
         graph = defs.resolve_asset_graph()
         result["assets"] = len(graph.materializable_asset_keys)
+        result["asset_tables"] = _asset_tables(defs, graph)
         result["jobs"] = sorted(
             j.name for j in defs.resolve_all_job_defs() if not j.name.startswith("__")
         )
@@ -55,6 +57,17 @@ def _probe_in_child(module_name: str) -> dict:
     result["imports_airbyte"] = "airbyte" in sys.modules
     result["ok"] = True
     return result
+
+
+def _asset_tables(defs, graph) -> list[list]:
+    """[asset key, the table it materializes (its `dagster/table_name`) or None] for every asset
+    the module materializes: what `check` compares across locations."""
+    out = []
+    for spec in defs.resolve_all_asset_specs():
+        if spec.key in graph.materializable_asset_keys:
+            table = (spec.metadata or {}).get("dagster/table_name")
+            out.append([spec.key.to_user_string(), str(table) if table is not None else None])
+    return sorted(out, key=lambda item: item[0])
 
 
 def _fork_probe(module_name: str) -> dict:

@@ -77,6 +77,19 @@ def seed_unset_variable(root: Path) -> None:
     )
 
 
+def seed_table_materialized_twice(root: Path) -> None:
+    """The issue's catalogue: dbt_poc materializes staging_products again, under its own key."""
+    init = root / "dagster_code/dbt_poc/__init__.py"
+    init.write_text(
+        init.read_text()
+        + "\nfrom dagster import Definitions, asset\n\n\n"
+        + '@asset(key=["dbt_poc", "staging_products"],'
+        + ' metadata={"dagster/table_name": "dataplatform.staging.staging_products"})\n'
+        + "def staging_products_again():\n    pass\n\n\n"
+        + "defs = Definitions.merge(defs, Definitions(assets=[staging_products_again]))\n"
+    )
+
+
 STAGING_PRODUCTS = Path(__file__).parents[3] / "dbt_models/models/staging/staging_products.sql"
 CAMEL_LINE = next(
     n
@@ -109,6 +122,12 @@ SEEDS = {
         "discountPercentage is not a column of the cache table; the cache lowercases names, "
         "the column is discountpercentage",
         "fix: write discountpercentage",
+    ),
+    "table-materialized-twice": (
+        seed_table_materialized_twice,
+        "ERROR   [assets] table staging.staging_products is materialized by 2 assets: "
+        "dbt_poc/staging_products (dbt_poc), staging_products (sample_product_sync)",
+        "fix: let one location own the table",
     ),
     "unset-variable": (
         seed_unset_variable,

@@ -182,3 +182,35 @@ def test_report_counts_errors_and_warnings_and_notes_do_not_fail_it():
     assert report.findings[-1].render() == (
         "ERROR   [dbt] source declares no schema\n        fix: add `schema:`"
     )
+
+
+def test_asset_tables_finds_a_key_or_a_table_two_locations_materialize():
+    from dataplatform.lifecycle.doctor.asset_tables import check_asset_tables
+
+    results = {
+        "dagster_code.a": {
+            "ok": True,
+            "asset_tables": [
+                ["pyairbyte_cache/orders", "pyairbyte_cache.orders"],
+                ["staging_orders", "db.staging.staging_orders"],
+            ],
+        },
+        "dagster_code.b": {
+            "ok": True,
+            "asset_tables": [
+                ["pyairbyte_cache/orders", "pyairbyte_cache.orders"],
+                ["b/staging_orders", '"db"."staging"."STAGING_ORDERS"'],
+                ["unrelated", None],
+            ],
+        },
+        "dagster_code.broken": {"ok": False, "error": "reported by the packages checks"},
+    }
+    report = Report()
+    check_asset_tables(results, {"dagster_code.a": "a", "dagster_code.b": "b"}, report)
+    messages = [f.message for f in report.findings]
+    assert messages == [
+        "asset pyairbyte_cache/orders is defined by 2 code locations: a, b",
+        "table staging.staging_orders is materialized by 2 assets: b/staging_orders (b), "
+        "staging_orders (a)",
+    ]
+    assert not report.ok

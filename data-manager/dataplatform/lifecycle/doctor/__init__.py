@@ -8,6 +8,8 @@ warnings and notes do not. The checks, one module per kind, in the order they ru
 - `packages`: every entry has its package, every package directory its __init__.py, no location
   package is left without an entry (orphans, stale __pycache__), and every enabled module imports
   in a clean process and exports a loadable `defs`;
+- `asset_tables`: across those modules, no asset key is defined twice and no table is
+  materialized by two assets;
 - `connectors`: every connector YAML is valid with its env variables set, names are unique, and
   every location's connector has a YAML;
 - `dbt`: read through dbt's own manifest (static reading when dbt cannot parse), every source
@@ -19,13 +21,14 @@ warnings and notes do not. The checks, one module per kind, in the order they ru
 
 from __future__ import annotations
 
+from dataplatform.lifecycle.doctor.asset_tables import check_asset_tables
 from dataplatform.lifecycle.doctor.cache_columns import check_cache_columns
 from dataplatform.lifecycle.doctor.connectors import check_connectors
 from dataplatform.lifecycle.doctor.dbt import check_dbt, load_dbt_project
 from dataplatform.lifecycle.doctor.locations import check_code_locations, check_derived_files
 from dataplatform.lifecycle.doctor.packages import check_imports, check_packages
 from dataplatform.lifecycle.doctor.report import Report
-from dataplatform.lifecycle.project import Project
+from dataplatform.lifecycle.project import Project, entries_by_name
 
 __all__ = ["Report", "run_checks"]
 
@@ -37,7 +40,9 @@ def run_checks(project: Project | None = None, database: bool = True) -> Report:
     if doc is not None:
         check_derived_files(project, doc, report)
         modules = check_packages(project, doc, report)
-        check_imports(project, modules, report)
+        results = check_imports(project, modules, report)
+        location_of = {entry.get("module"): name for name, entry in entries_by_name(doc).items()}
+        check_asset_tables(results, location_of, report)
     check_connectors(project, doc or {"code_locations": []}, report)
     dbt = load_dbt_project(project, report)
     check_dbt(project, dbt, report)

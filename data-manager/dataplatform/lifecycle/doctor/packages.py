@@ -103,8 +103,10 @@ def _check_unclaimed(project: Project, claimed: set[Path], report: Report) -> No
             )
 
 
-def check_imports(project: Project, modules: list[str], report: Report) -> None:
-    for module, result in probe_modules(modules, project.root).items():
+def check_imports(project: Project, modules: list[str], report: Report) -> dict[str, dict]:
+    """Probe each module in a clean process; returns the probe's results (module -> result)."""
+    results = probe_modules(modules, project.root)
+    for module, result in results.items():
         if not result.get("ok"):
             report.add(
                 ERROR,
@@ -129,3 +131,4 @@ def check_imports(project: Project, modules: list[str], report: Report) -> None:
                 f"loading {module} imports airbyte (8-15 s and ~320 MB in every code server)",
                 "import airbyte (or modules that do) inside the asset function",
             )
+    return results
