@@ -16,7 +16,8 @@ same run on the same machine, with the ratio fork / plain.
    total PSS of every platform process (<= 3 GB), and CPU of the idle platform over --idle
    seconds (<= 10 % of one core). Plain mode runs --plain-locations (default 10: 30 plain
    servers take minutes and ~7 GB here); its figures are also given per location.
-3. Reload (fork mode): edit one generated location's asset description, GraphQL
+3. Reload (fork mode): edit one generated location's job description (its assets' keys are
+   sample_product_sync's, shared by every copy), GraphQL
    reloadRepositoryLocation, seconds until the webserver shows the new text (<= 5 s).
 4. With --with-runs: sample_product_sync_pipeline launch to SUCCESS, in both modes.
 """
@@ -154,7 +155,7 @@ def generate_locations(package_dir: Path, count: int, ports: list[int]) -> list[
     return entries
 
 
-def location_source(name: str, sync_description: str) -> str:
+def location_source(name: str, job_description: str) -> str:
     return textwrap.dedent(f'''
         """{name}: sample_product_sync's declaration under a bench prefix."""
 
@@ -168,9 +169,9 @@ def location_source(name: str, sync_description: str) -> str:
             sync_asset_name="{name}_sync",
             transform_asset_name="{name}_transform",
             job_name="{name}_pipeline",
-            sync_description="{sync_description}",
+            sync_description="Sync the sample products.",
             transform_description="Build the sample products with dbt.",
-            job_description="Sync sample products, then build them with dbt",
+            job_description="{job_description}",
         )
         defs = location.defs
     ''')
@@ -223,15 +224,20 @@ def idle_cpu_percent(seconds: float) -> float:
 
 def reload_seconds(client, package_dir: Path, name: str) -> float:
     (package_dir / f"{name}.py").write_text(location_source(name, "edited for the reload"))
-    query = "{ assetNodes { assetKey { path } description } }"
+    query = ("query($loc: String!) { repositoryOrError(repositorySelector: "
+             "{repositoryLocationName: $loc, repositoryName: \"__repository__\"}) "
+             "{ ... on Repository { jobs { name description } } } }")  # fmt: skip
     t0 = time.monotonic()
-    client.reload_location(name)
+    reloaded = client.reload_location(name)
+    seen = None
     while time.monotonic() - t0 < 60:
-        nodes = client.query(query)["assetNodes"]
-        if any(n["assetKey"]["path"] == [f"{name}_sync"] and
-               n["description"] == "edited for the reload" for n in nodes):  # fmt: skip
+        jobs = client.query(query, {"loc": name})["repositoryOrError"].get("jobs", [])
+        seen = [j["description"] for j in jobs if j["name"] == f"{name}_pipeline"]
+        if "edited for the reload" in seen:
             return time.monotonic() - t0
         time.sleep(0.1)
+    print(f"   reload of {name}: GraphQL said {'SUCCESS' if reloaded else 'not loaded'}, "
+          f"description still {seen}")  # fmt: skip
     return float("inf")
 
 

@@ -91,7 +91,7 @@ class SupervisorSettings(_Area):
     )
     # fork: code servers forked from one pre-loaded parent (dataplatform.runtime.forkserver);
     # process: one plain `dagster api grpc` process each (debugging, fallback).
-    mode: Literal["fork", "process"] = Field("process", alias="DAGSTER_INIT_MODE")
+    mode: Literal["fork", "process"] = Field("fork", alias="DAGSTER_INIT_MODE")
     # Libraries the fork parent imports once; never a code location's own modules.
     preload: str = Field("dagster,dagster_dbt,airbyte", alias="DAGSTER_INIT_PRELOAD")
 
