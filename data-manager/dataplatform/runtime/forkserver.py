@@ -106,7 +106,25 @@ def preload(modules: list[str]) -> tuple[list[str], dict[str, str]]:
 
     check_dagster_version()
     reset_logging()
+    share_with_forks()
     return loaded, failed
+
+
+def share_with_forks() -> None:
+    """Keep the pre-loaded pages shared with every fork, and start what they would each start.
+
+    - gc.freeze(): the collector would otherwise walk (and so copy, page by page) every object
+      the parent imported, in every fork.
+    - multiprocessing's resource tracker is a process (not a thread) that each code server
+      starts when it first makes a spawn context's Event; started here, every fork inherits
+      its pipe and shares the one tracker instead of running its own.
+    """
+    import gc
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
+    gc.collect()
+    gc.freeze()
 
 
 # ---- the code server (runs in the forked grandchild) ----------------------------------------
