@@ -31,6 +31,7 @@ import io
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -205,8 +206,7 @@ def variant_read(args) -> dict:
 
 def _variant_sync(kind: str, args) -> dict:
     _drop_schema(SCHEMAS[kind])
-    for leftover in (_work_dir() / f"staging-{kind}").glob("users_*"):
-        leftover.unlink()
+    shutil.rmtree(_work_dir() / f"staging-{kind}", ignore_errors=True)
     source = _faker_source(args)
     cache = _make_cache(kind)
     cache_step = _time_cache_step()
@@ -223,7 +223,8 @@ def _variant_sync(kind: str, args) -> dict:
         "rows": _row_count(SCHEMAS[kind]),
     }
     if kind == "copy_serial":
-        result["staged_files"] = [str(p) for p in sorted(cache.cache_dir.glob("users_*"))]
+        # Each write stages into a directory of its own under cache_dir.
+        result["staged_files"] = [str(p) for p in sorted(cache.cache_dir.rglob("users_*"))]
     if kind == "copy":
         started = time.perf_counter()
         source.read(cache)

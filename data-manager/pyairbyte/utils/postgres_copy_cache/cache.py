@@ -61,7 +61,7 @@ class CopyPostgresCache(PostgresCache):
             state_writer=state_writer,
         )
         staging_dir = staging_dir_for(self.cache_dir, self.name)
-        processor.file_writer._cache_dir = staging_dir  # noqa: SLF001 -- airbyte 0.71.3
+        processor.file_writer._cache_dir = staging_dir  # a private attribute of airbyte 0.71.3
         try:
             processor.process_airbyte_messages(
                 messages=stdin,
@@ -70,5 +70,6 @@ class CopyPostgresCache(PostgresCache):
             )
         finally:
             processor.abort_background_loads()  # a no-op after success: all were finished
-            shutil.rmtree(staging_dir, ignore_errors=True)
+            if self.cleanup:  # PyAirbyte's own switch: `cleanup=False` keeps the staged files
+                shutil.rmtree(staging_dir, ignore_errors=True)
         progress_tracker.log_cache_processing_complete()
