@@ -225,13 +225,17 @@ class DbtModelsLocation:
     schedule: str | None = None
 
     @cached_property
+    def models(self) -> list[str]:
+        """The models it builds; none when every model belongs to one connector location."""
+        return shared_models(prepared_manifest())
+
+    @cached_property
     def models_asset(self) -> AssetsDefinition:
-        models = shared_models(prepared_manifest())
+        models = self.models
         if not models:
             raise ValueError(
                 f"code location {self.name}: every dbt model belongs to one connector location, "
-                "so it has nothing to build; add a model that reads several connectors' models, "
-                "or disable the location in code-locations.json"
+                "so it has no models asset; add a model that reads several connectors' models"
             )
         return dbt_models_asset(
             self.models_asset_name,
@@ -253,4 +257,6 @@ class DbtModelsLocation:
 
     @cached_property
     def defs(self) -> Definitions:
+        if not self.models:  # loads, and shows an empty location, rather than failing
+            return Definitions(resources={"dbt": dbt_resource()})
         return _definitions([self.models_asset], self.job, self.schedules)

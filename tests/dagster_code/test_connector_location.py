@@ -127,3 +127,27 @@ def test_a_failed_sync_raises_failure_with_the_sources_error(monkeypatch):
     assert failure.value.description == "PyAirbyte sync of shop-api failed: HTTP 500 from the API"
     assert failure.value.metadata["error"].value == "HTTP 500 from the API"
     assert failure.value.metadata["status"].value == "error"
+
+
+def test_dbt_poc_holds_only_the_models_no_connector_owns(monkeypatch):
+    from dagster_code.lib.connector_location import DbtModelsLocation
+
+    def declare() -> DbtModelsLocation:
+        return DbtModelsLocation(
+            name="shared",
+            models_asset_name="shared_models",
+            models_description="Cross-connector models.",
+            job_name="shared_pipeline",
+            job_description="Build them.",
+        )
+
+    graph = declare().defs.resolve_asset_graph()
+    assert graph.materializable_asset_keys == {AssetKey("connector_row_counts")}
+    # Its inputs are the connector locations' assets, by key: lineage crosses locations.
+    assert graph.get(AssetKey("connector_row_counts")).parent_keys == {
+        AssetKey("staging_products"),
+        AssetKey("staging_faker_users"),
+    }
+    # With no such model the location still loads, empty, instead of failing its code server.
+    monkeypatch.setattr("dagster_code.lib.connector_location.shared_models", lambda _: [])
+    assert not declare().defs.resolve_asset_graph().materializable_asset_keys
