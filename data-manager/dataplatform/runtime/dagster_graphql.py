@@ -8,6 +8,7 @@ locations with their load status and jobs, and a run's timing and step stats.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -97,22 +98,26 @@ class DagsterGraphQL:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self._session = requests.Session()
-        self._client: DagsterGraphQLClient | None = None
+        # One Dagster client per thread: its gql transport keeps one connection and is not
+        # safe to share between threads (concurrent launches failed with a bare exception).
+        self._clients = threading.local()
 
     def _dagster(self) -> DagsterGraphQLClient:
-        """Dagster's client for the same webserver, built on first use."""
-        if self._client is None:
+        """Dagster's client for the same webserver, built on first use in each thread."""
+        client = getattr(self._clients, "client", None)
+        if client is None:
             from dagster_graphql import DagsterGraphQLClient
 
             url = urlsplit(self.base_url)
-            self._client = DagsterGraphQLClient(
+            client = DagsterGraphQLClient(
                 url.hostname or "127.0.0.1",
                 port_number=url.port,
                 use_https=url.scheme == "https",
                 timeout=max(1, round(self.timeout)),
                 path_prefix=url.path,
             )
-        return self._client
+            self._clients.client = client
+        return client
 
     def _call(self, what: str, call, *args, **kwargs):
         """Run one call of Dagster's client; its errors become DagsterGraphQLError."""
