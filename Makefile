@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 UV_VERSION := 0.13.9
 
-.PHONY: install manifest lint format check test test-fast up down bench lock clean
+.PHONY: install manifest lint format check test test-fast test-reliability up down bench lock clean
 
 install: $(VENV)/.installed
 
@@ -31,7 +31,12 @@ format: install
 # every connector YAML is valid, dbt sources and staging columns match the cache.
 test: install manifest lint
 	$(VENV)/bin/dataplatform check
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not fault" $(PYTEST_ARGS)
+
+# Fault injection and load on real platforms (kill -9, pg_ctl stop, SIGTERM, 20 queued runs):
+# about TEST_RELIABILITY_MINUTES minutes here, so apart from `make test`; CI runs both.
+test-reliability: install manifest
+	$(PY) -m pytest -m fault $(PYTEST_ARGS)
 
 # The tier that needs no service (no PostgreSQL, no MariaDB, no platform processes), in under a
 # minute: the unit tests of the pure modules and the static checks of the committed files.

@@ -126,6 +126,9 @@ TIER_FIXTURES = {
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
+        # The slow tests of tests/reliability/ (a platform each, minutes) are their own tier.
+        if "reliability" in item.path.parts and item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.fault)
         used = set(getattr(item, "fixturenames", ()))
         for marker, fixtures in TIER_FIXTURES.items():
             if used & fixtures:
