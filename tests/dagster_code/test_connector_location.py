@@ -70,8 +70,8 @@ def test_the_dbt_resource_skips_what_the_transform_does_not_use():
     assert hasattr(DbtCliResource, "_cli_version")
     assert hasattr(DbtCliResource, "_initialize_dbt_core_adapter")
     resource = dbt_resource()
-    assert resource._cli_version.major == 1  # noqa: SLF001
-    assert resource._initialize_dbt_core_adapter(["build"]) is None  # noqa: SLF001
+    assert resource._cli_version.major == 1
+    assert resource._initialize_dbt_core_adapter(["build"]) is None
 
 
 def _fake_sync(monkeypatch, result: dict) -> list:

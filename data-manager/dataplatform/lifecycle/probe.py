@@ -31,7 +31,7 @@ def _probe_in_child(module_name: str) -> dict:
     result: dict = {"module": module_name, "ok": False}
     try:
         module = importlib.import_module(module_name)
-    except BaseException as exc:  # noqa: BLE001 - any import failure is the finding
+    except BaseException as exc:  # any import failure is the finding
         result["error"] = f"import failed: {type(exc).__name__}: {exc}"
         result["traceback"] = traceback.format_exc(limit=6)
         return result
@@ -51,7 +51,7 @@ def _probe_in_child(module_name: str) -> dict:
         result["jobs"] = sorted(
             j.name for j in defs.resolve_all_job_defs() if not j.name.startswith("__")
         )
-    except BaseException as exc:  # noqa: BLE001
+    except BaseException as exc:
         result["error"] = f"`defs` does not load: {type(exc).__name__}: {exc}"
         return result
     result["imports_airbyte"] = "airbyte" in sys.modules
@@ -77,7 +77,7 @@ def _fork_probe(module_name: str) -> dict:
         os.close(read_fd)
         try:
             payload = json.dumps(_probe_in_child(module_name)).encode()
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             payload = json.dumps({"module": module_name, "ok": False, "error": repr(exc)}).encode()
         with os.fdopen(write_fd, "wb") as out:
             out.write(payload)

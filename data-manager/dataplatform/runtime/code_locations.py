@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pyairbyte import settings
+from dataplatform import settings as platform_settings
 
 PORT_MIN = 4266
 PORT_MAX = 4299
@@ -93,8 +92,7 @@ class WorkspaceConfig:
 
 def code_locations_path() -> Path:
     """$CODE_LOCATIONS_FILE (tests, alternative deployments) or the repository's file."""
-    override = os.environ.get("CODE_LOCATIONS_FILE")
-    return Path(override).expanduser().resolve() if override else settings.code_locations_file()
+    return platform_settings.paths().resolved_code_locations_file()
 
 
 def _entry_label(index: int, raw: object) -> str:

@@ -26,7 +26,7 @@ def main() -> int:
             continue
         try:
             build_source(connector)
-        except Exception as exc:  # noqa: BLE001 - report every connector, then fail
+        except Exception as exc:  # report every connector, then fail
             failed.append(connector.name)
             print(f"{connector.name}: install FAILED: {exc}", file=sys.stderr)
             continue

@@ -92,7 +92,7 @@ def build_source(connector: ConnectorConfig) -> Source:
     )
     _capture_connector_stderr(source, connector_stderr_log(connector.name))
     try:
-        source._get_spec()  # noqa: SLF001 -- cached by PyAirbyte; check() reuses it
+        source._get_spec()  # cached by PyAirbyte; check() reuses it
     except Exception as exc:
         startup = startup_error(exc)
         if startup is not None:
@@ -160,11 +160,11 @@ def _capture_connector_stderr(source: Source, log_path: Path) -> None:
     executor = source.executor
     if isinstance(executor, DeclarativeExecutor) or getattr(executor, "_stderr_log", None):
         return  # in-process: its errors are exceptions; or wrapped already
-    executor._stderr_log = log_path  # noqa: SLF001
+    executor._stderr_log = log_path
 
     def execute(args: list[str], *, stdin: Any = None, suppress_stderr: bool = False):
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        command = [*executor._cli, *executor.map_cli_args(args)]  # noqa: SLF001
+        command = [*executor._cli, *executor.map_cli_args(args)]
         said_anything = False
         try:
             with (
@@ -343,7 +343,7 @@ def _read(
     source = build_source(connector)
     _capture_connector_stderr(source, outcome["_stderr_log"])
     # Every message of discover, check and read passes the budget's checks.
-    source._execute = budget.bounded_execute(source._execute)  # noqa: SLF001
+    source._execute = budget.bounded_execute(source._execute)
     streams = _select_streams(source, connector, streams_to_sync)
     log.info("checking %s", connector.name)
     source.check()

@@ -285,13 +285,13 @@ def run_bounded(budget: SyncBudget, work: Callable[[], _T], grace_seconds: float
     try:
         budget.wait(worker)
     except BaseException:
-        budget._exceed("max_seconds")  # noqa: SLF001 -- any further message stops the worker
+        budget._exceed("max_seconds")  # any further message stops the worker
         budget.interrupt()
         worker.join(grace_seconds)
         budget.remove_staging()
         raise
     if worker.is_alive():
-        exceeded = budget._exceed("max_seconds")  # noqa: SLF001
+        exceeded = budget._exceed("max_seconds")
         log.warning("%s; stopping its read", exceeded)
         budget.interrupt()
         worker.join(grace_seconds)
