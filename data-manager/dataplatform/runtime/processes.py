@@ -144,7 +144,10 @@ def claim(name: str) -> socket.socket | None:
     return sock
 
 
-_reservations: list[socket.socket] = []  # held until this process exits
+# name -> claim, held until this process exits. A port this process already claimed and that
+# nothing listens on any more (its test platform was stopped) is handed out again: a long test
+# session starts more private platforms than the range has ports.
+_reservations: dict[str, socket.socket] = {}
 
 
 def reserve_free_ports(count: int, low: int, high: int, owner: str) -> list[int]:
@@ -156,14 +159,18 @@ def reserve_free_ports(count: int, low: int, high: int, owner: str) -> list[int]
     """
     candidates = [p for p in range(low, high + 1) if port_is_free("127.0.0.1", p)]
     random.shuffle(candidates)
+    # Ports never handed out first; ours from a stopped platform only when those run out.
+    candidates.sort(key=lambda p: f"dataplatform-{owner}-port-{p}" in _reservations)
     chosen: list[int] = []
     claimed_elsewhere = []
     for port in candidates:
-        reservation = claim(f"dataplatform-{owner}-port-{port}")
-        if reservation is None:
-            claimed_elsewhere.append(port)  # another session's (or already ours)
-            continue
-        _reservations.append(reservation)
+        name = f"dataplatform-{owner}-port-{port}"
+        if name not in _reservations:
+            reservation = claim(name)
+            if reservation is None:
+                claimed_elsewhere.append(port)  # another session's
+                continue
+            _reservations[name] = reservation
         chosen.append(port)
         if len(chosen) == count:
             return sorted(chosen)

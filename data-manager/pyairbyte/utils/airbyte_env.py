@@ -14,9 +14,11 @@ Why each one:
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import sys
+import threading
 from pathlib import Path
 
 from pyairbyte import settings
@@ -33,7 +35,33 @@ def airbyte_dirs() -> dict[str, Path]:
     }
 
 
+def serialize_ast_parse() -> None:
+    """Let only one thread at a time turn source into an AST, on CPython before 3.11.9.
+
+    Those releases keep the AST constructor's recursion counter in per-interpreter state
+    (CPython gh-106905). When a garbage collection inside one thread's `ast.parse` runs a
+    finalizer that lets another thread in, and that thread parses too, the counter is reset
+    under the first one, which then fails with "SystemError: AST constructor recursion depth
+    mismatch". The declarative CDK calls `ast.literal_eval` for interpolated values from its
+    worker threads, and a sync failed that way once in a CI run. A re-entrant lock (a finalizer
+    in the same thread may parse) keeps other threads out; parsing a literal takes microseconds.
+    """
+    if sys.version_info >= (3, 11, 9) or getattr(ast.parse, "_serialized", False):
+        return
+    lock = threading.RLock()
+    original = ast.parse
+
+    def parse(*args, **kwargs):
+        with lock:
+            return original(*args, **kwargs)
+
+    parse._serialized = True
+    parse.__doc__ = original.__doc__
+    ast.parse = parse
+
+
 def configure_airbyte_environment(create_dirs: bool = True) -> None:
+    serialize_ast_parse()
     os.environ.setdefault("AIRBYTE_OFFLINE_MODE", "1")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     for name, path in airbyte_dirs().items():

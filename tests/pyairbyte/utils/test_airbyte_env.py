@@ -36,3 +36,26 @@ def test_sync_writes_only_under_the_project_dir(pg, sample_api, tmp_path):
     assert list(workdir.iterdir()) == []  # nothing in the current directory
     assert any((project / "logs" / "airbyte").rglob("*.log"))
     assert (project / "airbyte").is_dir()
+
+
+def test_ast_parse_is_safe_from_many_threads_at_once():
+    """The declarative CDK parses literals from worker threads; on CPython < 3.11.9 a parse
+    could fail with "SystemError: AST constructor recursion depth mismatch" (the race needs a
+    garbage collection at the wrong moment, so it is not reproduced here). The guard is in place
+    once PyAirbyte's environment is configured, and parsing from many threads still works."""
+    import ast
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pyairbyte.utils.airbyte_env import configure_airbyte_environment
+
+    configure_airbyte_environment(create_dirs=False)
+    assert getattr(ast.parse, "_serialized", False) == (sys.version_info < (3, 11, 9))
+    expression = "[" * 40 + "{'a': (1, 2.5, 'x')}" + "]" * 40
+
+    def parse_many(_):
+        for _ in range(300):
+            assert ast.literal_eval(expression)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(parse_many, range(8)))
