@@ -174,7 +174,15 @@ class LocalPostgres:
         pg_bin = find_pg_bin()
         owner = _os_user()
         if self.is_running():
-            if (self.data_dir / "postmaster.pid").exists() and not self._uses_password_auth():
+            if not (self.data_dir / "postmaster.pid").exists():
+                # Another cluster (another checkout's, with its own password) has the port: ours
+                # would neither start nor let us in, so say which port to change.
+                raise LocalPostgresError(
+                    f"port {self.port} is served by a PostgreSQL that is not the cluster in "
+                    f"{self.data_dir}; stop that server, or choose another port "
+                    "(LOCAL_PG_PORT for the platform, TEST_LOCAL_PG_PORT for the tests)"
+                )
+            if not self._uses_password_auth():
                 self._harden(pg_bin, owner)
             return
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
