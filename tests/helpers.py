@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -75,3 +76,14 @@ def platform_script(root: Path, name: str, env: dict[str, str], timeout: float =
 def supervisor_status(platform_dir: Path) -> dict:
     """dagster-init's status file: each location's state and pid."""
     return json.loads((platform_dir / "run" / "dagster-init.status.json").read_text())
+
+
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.2):
+    """Poll `predicate` until it returns something truthy (returned), or fail naming `what`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

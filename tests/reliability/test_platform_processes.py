@@ -16,6 +16,7 @@ import time
 import pytest
 
 from dataplatform.runtime.processes import read_live_pid
+from tests.helpers import wait_until
 from tests.ports import free_code_location_ports
 from tests.reliability.conftest import FINISHED, LOCATION, start_fault_platform
 
@@ -66,16 +67,6 @@ def _pid(p, component: str) -> int | None:
     return read_live_pid(p.platform_dir / "run" / f"{component}.pid")
 
 
-def _wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"{what}: not within {timeout} s")
-
-
 def test_a_taken_port_is_named_with_its_holder_and_the_other_location_loads(
     processes_platform, port_holder
 ):
@@ -100,7 +91,7 @@ def test_a_killed_daemon_is_restarted_and_the_queued_runs_succeed(processes_plat
     runs = [p.launch(), p.launch()]
     assert {p.status(r) for r in runs} == {"QUEUED"}
 
-    restarted = _wait_for(
+    restarted = wait_until(
         lambda: (pid := _pid(p, "dagster-daemon")) and pid != daemon and pid,
         timeout=30,
         what="daemon restarted",
@@ -135,7 +126,7 @@ def test_stop_mid_run_then_start_ends_the_run_and_retries_it(processes_platform)
     p.api.delay_seconds = 15  # the sync is still reading when the platform stops
     requests_before = len(p.api.requests)
     run_id = p.launch()
-    _wait_for(lambda: len(p.api.requests) > requests_before, timeout=120, what="sync reading")
+    wait_until(lambda: len(p.api.requests) > requests_before, timeout=120, what="sync reading")
     assert p.status(run_id) == "STARTED"
 
     stopped = p.script("stop.sh")
@@ -157,7 +148,7 @@ def test_stop_mid_run_then_start_ends_the_run_and_retries_it(processes_platform)
         found = p.client.query(_RUNS_BY_PARENT, {"parent": run_id})["runsOrError"]["results"]
         return found[0] if found else None
 
-    first = _wait_for(retry, timeout=120, what=f"a retry of run {run_id}")
+    first = wait_until(retry, timeout=120, what=f"a retry of run {run_id}")
     tags = {t["key"]: t["value"] for t in first["tags"]}
     assert tags["dagster/root_run_id"] == run_id
     assert tags["dagster/retry_number"] == "1"

@@ -29,23 +29,13 @@ from dataplatform.runtime import derived_configs
 from dataplatform.runtime.code_locations import load_code_locations, workspace_config
 from dataplatform.runtime.dagster_graphql import DagsterGraphQL
 from pyairbyte import settings
-from tests.helpers import exported_env
+from tests.helpers import exported_env, wait_until
 from tests.ports import free_code_location_ports, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.platform]
 
 HOSTS = {"alpha": "127.0.0.2", "beta": "127.0.0.3"}
 ROOT = settings.app_root()
-
-
-def wait_until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 class Host:

@@ -14,27 +14,17 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import psutil
 import pytest
 
 from dataplatform.runtime.processes import port_is_free
 from pyairbyte import settings
+from tests.helpers import wait_until
 from tests.ports import free_code_location_ports, stop_recorded_processes
 
 FIXTURES = "tests.fixture_locations"
 SCRIPT = settings.app_root() / "data-manager" / "scripts" / "dagster-init.sh"
-
-
-def wait_until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 class Supervised:
