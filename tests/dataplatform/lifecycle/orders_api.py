@@ -14,8 +14,10 @@ from __future__ import annotations
 import base64
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
+
+from dataplatform.local.sample_api.server import JsonRequestHandler
 
 ORDER_COUNT = 23
 CUSTOMER_COUNT = 9
@@ -99,19 +101,8 @@ class OrdersApi:
     def _handler(self):
         api = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def _send(self, status: int, payload: dict) -> None:
-                body = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_GET(self):  # noqa: N802
+        class Handler(JsonRequestHandler):
+            def do_GET(self):
                 url = urlparse(self.path)
                 api.requests.append(self.path)
                 if self.headers.get("X-Api-Key") != api.api_key:

@@ -16,6 +16,21 @@ def load_fixture_products() -> list[dict]:
     return json.loads(FIXTURE.read_text())
 
 
+class JsonRequestHandler(BaseHTTPRequestHandler):
+    """A quiet request handler that answers JSON (the local APIs of demos and tests)."""
+
+    def log_message(self, *args):  # keep test and demo output quiet
+        pass
+
+    def _send(self, status: int, payload: dict) -> None:
+        body = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
 class SampleProductsApi:
     """GET /products?limit=&skip= -> {"products": [...], "total", "skip", "limit"}.
 
@@ -45,19 +60,8 @@ class SampleProductsApi:
     def _handler_class(self):
         api = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # keep test and demo output quiet
-                pass
-
-            def _send(self, status: int, payload: dict) -> None:
-                body = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_GET(self):  # noqa: N802 (http.server's naming)
+        class Handler(JsonRequestHandler):
+            def do_GET(self):
                 url = urlparse(self.path)
                 api.requests.append(self.path)
                 if url.path == "/health":

@@ -34,7 +34,7 @@ class LocalApi:
         api = self
 
         class RequestHandler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_GET(self) -> None:
                 url = urlparse(self.path)
                 params = {key: values[-1] for key, values in parse_qs(url.query).items()}
                 api.requests.append((url.path, params))
