@@ -22,6 +22,7 @@ Paths that only depend on the repository layout (app root, project dir, dbt, Pos
 |                | DAGSTER_INIT_LOAD_ERROR_RETRIES | 2                                   |
 |                | DAGSTER_INIT_MODE               | fork (or process: plain processes)  |
 |                | DAGSTER_INIT_PRELOAD            | dagster,dagster_dbt,airbyte         |
+|                | DAGSTER_INIT_WARM_RUNS          | true (fork mode: runs forked warm)  |
 | local platform | DAGSTER_WEBSERVER_HOST          | 127.0.0.1                           |
 |                | DAGSTER_WEBSERVER_PORT          | 3030                                |
 | local postgres | POSTGRES_HOST                   | unset: run a private cluster        |
@@ -94,6 +95,9 @@ class SupervisorSettings(_Area):
     mode: Literal["fork", "process"] = Field("fork", alias="DAGSTER_INIT_MODE")
     # Libraries the fork parent imports once; never a code location's own modules.
     preload: str = Field("dagster,dagster_dbt,airbyte", alias="DAGSTER_INIT_PRELOAD")
+    # Fork mode: a code server's runs are forks of a process with its location loaded
+    # (dataplatform.runtime.warm_runs); false: Dagster's spawned run workers.
+    warm_runs: bool = Field(True, alias="DAGSTER_INIT_WARM_RUNS")
 
     def preload_modules(self) -> list[str]:
         """The libraries to pre-load; "none" for dagster alone (quicker start, more memory)."""

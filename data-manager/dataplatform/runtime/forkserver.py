@@ -203,6 +203,10 @@ def _serve(request: dict) -> int:
     from dagster._cli.api import grpc_command
 
     args = request["args"]
+    if request.get("warm_runs"):
+        from dataplatform.runtime import warm_runs
+
+        warm_runs.install()
     if request.get("control"):
         install_reload_hook(
             request["location"], int(args[args.index("--port") + 1]), request["control"]
@@ -254,6 +258,9 @@ def _become_code_server(request: dict, control_fd: int) -> None:
 
             for worker in multiprocessing.active_children():  # runs still in progress
                 worker.join()
+            from dataplatform.runtime import warm_runs
+
+            warm_runs.cleanup()
             sys.stdout.flush()
             sys.stderr.flush()
         finally:

@@ -1,4 +1,5 @@
-"""Fork mode with real processes: crashes stay local, the fork server recovers, Reload reloads.
+"""Fork mode with real processes: runs are warm forks, crashes stay local, the fork server
+recovers, Reload reloads.
 
 One dagster-init in fork mode serves two fixture locations and one whose source lives in a
 temporary package (so a test can edit it), with a webserver in front for the GraphQL Reload.
@@ -33,7 +34,13 @@ DESCRIPTION_QUERY = "{ assetNodes { assetKey { path } description } }"
 def write_editable(package_dir, description: str) -> None:
     (package_dir / f"{EDITABLE}.py").write_text(
         textwrap.dedent(f'''
-            from dagster import Definitions, asset
+            import json
+            import os
+            import time
+
+            from dagster import Definitions, asset, define_asset_job, in_process_executor
+
+            IMPORTED_IN = os.getpid()  # the process that imported this module
 
 
             @asset(description="{description}")
@@ -41,7 +48,25 @@ def write_editable(package_dir, description: str) -> None:
                 return [1, 2, 3]
 
 
-            defs = Definitions(assets=[editable_numbers])
+            @asset
+            def where_it_ran() -> None:
+                with open(os.environ["WARM_RUN_REPORT"], "w") as out:
+                    json.dump({{"pid": os.getpid(), "ppid": os.getppid(),
+                               "imported_in": IMPORTED_IN}}, out)
+
+
+            @asset
+            def waits_until_terminated() -> None:
+                while True:
+                    time.sleep(0.2)
+
+
+            defs = Definitions(
+                assets=[editable_numbers, where_it_ran, waits_until_terminated],
+                jobs=[define_asset_job("where_job", [where_it_ran]),
+                      define_asset_job("wait_job", [waits_until_terminated])],
+                executor=in_process_executor,
+            )
         ''')
     )
 
@@ -69,6 +94,10 @@ def test_dagster_internals_the_fork_server_uses_are_unchanged():
         sys.modules[DagsterGrpcServer.__module__].server_termination_target
     )
     assert "self._server_termination_event" in inspect.getsource(DagsterGrpcServer.serve)
+    # Warm runs: the run-start path and the standard library's forkserver loop they reuse.
+    from dataplatform.runtime import warm_runs
+
+    assert warm_runs.interfaces_unchanged() is None
 
 
 def test_the_fork_server_preloads_libraries_only():
@@ -114,12 +143,19 @@ def supervised(tmp_path_factory):
         "DAGSTER_INIT_MODE": "fork",
         "DAGSTER_INIT_PRELOAD": "none",
         "PYTHONPATH": os.pathsep.join([str(package_dir), os.environ.get("PYTHONPATH", "")]),
+        "WARM_RUN_REPORT": str(tmp / "warm-run.json"),
     }
     (tmp / "dagster_home").mkdir()
+    # No daemon here: runs launch at once (the platform queues them for its daemon).
+    (tmp / "dagster_home" / "dagster.yaml").write_text(
+        "run_coordinator:\n  module: dagster._core.run_coordinator\n"
+        "  class: DefaultRunCoordinator\ntelemetry:\n  enabled: false\n"
+    )
     subprocess.run([sys.executable, "-m", "dagster", "instance", "migrate"], env=env,
                    check=True, capture_output=True)  # fmt: skip
     sup = Supervised(platform_dir, tmp / "dagster-init.log", ports, blocker=None)
     sup.package_dir = package_dir
+    sup.report = tmp / "warm-run.json"
     web_port = ephemeral_port()
     with open(sup.log_path, "wb") as log:
         sup.proc = subprocess.Popen(["bash", str(SCRIPT)], env=env, stdout=log,
@@ -169,6 +205,34 @@ def test_every_location_is_a_fork_served_and_loaded(supervised):
         assert psutil.Process(pid).ppid() == supervised.proc.pid
         assert os.getsid(pid) == pid  # its own session
     assert description(supervised) == "version one"
+
+
+def test_a_run_forks_from_its_code_servers_warm_process(supervised):
+    """The run worker is a fork of the run forkserver, itself a fork of the code server taken
+    once the location was loaded: the worker imports neither dagster nor the location's code."""
+    server = supervised.location("editable")["pid"]
+    started = time.monotonic()
+    run = supervised.graphql.launch_run("editable", "where_job")
+    [done] = supervised.graphql.wait_for_runs([run], timeout=120, poll=0.1)
+    print(f"trivial warm run, launch to SUCCESS: {time.monotonic() - started:.2f}s")
+    assert done.status == "SUCCESS"
+    seen = json.loads(supervised.report.read_text())
+    run_forkserver = psutil.Process(seen["ppid"])
+    assert run_forkserver.ppid() == server
+    assert run_forkserver.cmdline() == psutil.Process(server).cmdline()
+    assert seen["imported_in"] == server  # loaded by the code server, inherited by the run
+    assert seen["pid"] != server
+
+
+def test_a_warm_run_can_be_terminated(supervised):
+    run = supervised.graphql.launch_run("editable", "wait_job")
+    wait_until(lambda: supervised.graphql.run_status(run.run_id) == "STARTED", 60, "the run")
+    answer = supervised.graphql.query(
+        "mutation($id: String!) { terminateRun(runId: $id) { __typename } }", {"id": run.run_id}
+    )
+    assert answer["terminateRun"]["__typename"] == "TerminateRunSuccess", answer
+    [done] = supervised.graphql.wait_for_runs([run], timeout=60, poll=0.2)
+    assert done.status == "CANCELED"
 
 
 def test_reload_over_graphql_serves_the_edited_code(supervised):

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import psutil
 
+from dataplatform import settings as platform_settings
 from dataplatform.runtime import paths, processes
 from pyairbyte import settings
 
@@ -268,7 +269,8 @@ class ForkLauncher:
             log_path.parent.mkdir(parents=True, exist_ok=True)
         request = {"args": grpc_args, "location": name, "cwd": str(settings.app_root()),
                    "log": str(log_path) if log_path else None,
-                   "control": self.control_address}  # fmt: skip
+                   "control": self.control_address,
+                   "warm_runs": platform_settings.supervisor().warm_runs}  # fmt: skip
         try:
             self._sock.sendall(json.dumps(request).encode() + b"\n")
             reply = self._read_line(15.0)

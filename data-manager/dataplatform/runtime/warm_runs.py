@@ -1,0 +1,147 @@
+"""Warm runs: a forked code server's run workers are forks of a process with its code loaded.
+
+Dagster's code server starts every run worker through multiprocessing's *spawn* context
+(`DagsterApiServer.StartRun`: `self._mp_ctx.Process(target=start_run_in_subprocess, ...)`). A
+spawned worker is a fresh interpreter: it imports dagster, the location's code, airbyte and
+dagster_dbt again, which is most of a small run's time.
+
+In fork mode the code server is itself a fork of the pre-loaded fork server, so it already has
+those libraries. Right after it has loaded its location, and while it still has a single thread
+(Dagster starts the server's threads only after that), we fork once more: that child becomes
+the location's *run forkserver*, running the standard library's forkserver loop
+(`multiprocessing.forkserver.main`). The code server then gets multiprocessing's forkserver
+context, pointed at that child. From then on `StartRun` works unchanged, but each run worker is
+a fork of a process with dagster, airbyte, dagster_dbt and the location's code imported, and
+receives the run's arguments exactly as a spawned worker would (pickled over a pipe). The run's
+events, its compute logs, run monitoring and termination from the UI (Dagster's termination
+event) are all as before.
+
+Why a forkserver rather than forking the code server itself: by then the code server runs
+gRPC's threads, and a fork of a multi-threaded process can inherit a held lock. The run
+forkserver has one thread for its whole life; it only forks.
+
+Reload re-forks the code server (see forkserver.install_reload_hook), so the new server has a
+new run forkserver with the edited code. If the run forkserver dies, multiprocessing starts its
+standard one (a cold interpreter) and runs keep working, without the warm start.
+
+Private APIs used, guarded by `check_dagster_version` and by `interfaces_unchanged` (refusal
+falls back to spawned workers, with a line in the location's log); the test
+tests/dataplatform/runtime/test_warm_runs.py fails when they change:
+- Dagster: `dagster._grpc.server.LoadedRepositories` (loaded before any server thread starts)
+  and `DagsterApiServer._mp_ctx`;
+- CPython 3.11: `multiprocessing.forkserver.main(listener_fd, alive_r, preload, ...)` and the
+  `_forkserver_address`, `_forkserver_alive_fd`, `_forkserver_pid` fields of its ForkServer.
+"""
+
+from __future__ import annotations
+
+import inspect
+import multiprocessing
+import multiprocessing.forkserver as mp_forkserver
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import threading
+
+FORKSERVER_MAIN_PARAMETERS = ["listener_fd", "alive_r", "preload", "main_path", "sys_path"]
+FORKSERVER_FIELDS = ("_forkserver_address", "_forkserver_alive_fd", "_forkserver_pid")
+
+_state: dict = {"pid": None, "dir": None}
+
+
+def interfaces_unchanged() -> str | None:
+    """None when the internals we rely on look as written; else what changed."""
+    from dagster._grpc import server as grpc_server
+
+    if list(inspect.signature(mp_forkserver.main).parameters) != FORKSERVER_MAIN_PARAMETERS:
+        return "multiprocessing.forkserver.main's signature changed"
+    if not all(hasattr(mp_forkserver._forkserver, f) for f in FORKSERVER_FIELDS):
+        return "multiprocessing.forkserver.ForkServer's fields changed"
+    if not hasattr(grpc_server, "LoadedRepositories"):
+        return "dagster._grpc.server.LoadedRepositories is gone"
+    if "self._mp_ctx" not in inspect.getsource(grpc_server.DagsterApiServer.StartRun):
+        return "DagsterApiServer.StartRun no longer starts workers through self._mp_ctx"
+    return None
+
+
+def _threads() -> int:
+    return len(os.listdir("/proc/self/task")) if os.path.isdir("/proc/self/task") else 1
+
+
+def start_run_forkserver() -> int | None:
+    """Fork the run forkserver from this (single-threaded) process; its pid, or None."""
+    if _state["pid"] is not None:
+        return _state["pid"]
+    if threading.active_count() != 1 or _threads() != 1:
+        print(f"warm runs: off, this process already has {_threads()} threads; runs are spawned",
+              file=sys.stderr)  # fmt: skip
+        return None
+    # A socket in a private directory: whoever can connect can make it run any pickle.
+    directory = tempfile.mkdtemp(prefix="dataplatform-runs-")
+    address = os.path.join(directory, "forkserver.sock")
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(address)
+    os.chmod(address, 0o600)
+    listener.listen()
+    # Everyone holding the write end keeps the forkserver alive: this server and each worker.
+    alive_r, alive_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.close(alive_w)
+            mp_forkserver.main(listener.fileno(), alive_r, preload=[])
+            code = 0
+        except SystemExit:  # the loop's way to stop: every client is gone
+            code = 0
+        finally:
+            os._exit(code)
+    listener.close()
+    os.close(alive_r)
+    server = mp_forkserver._forkserver
+    server._forkserver_address = address
+    server._forkserver_alive_fd = alive_w
+    server._forkserver_pid = pid
+    _state.update(pid=pid, dir=directory)
+    return pid
+
+
+def cleanup() -> None:
+    """Remove the socket's directory (the code server exits with os._exit, skipping atexit)."""
+    if _state["dir"]:
+        shutil.rmtree(_state["dir"], ignore_errors=True)
+
+
+def install() -> bool:
+    """Make this code server's runs warm; False (runs spawned as usual) when we cannot."""
+    from dagster._grpc import server as grpc_server
+
+    from dataplatform.runtime.run_launcher import check_dagster_version
+
+    check_dagster_version()
+    problem = interfaces_unchanged()
+    if problem:
+        print(f"warm runs: off, {problem}; runs are spawned", file=sys.stderr)
+        return False
+
+    loaded_repositories = grpc_server.LoadedRepositories
+    api_server_init = grpc_server.DagsterApiServer.__init__
+
+    class LoadedThenForked(loaded_repositories):
+        """The location is loaded and no server thread runs yet: fork the run forkserver."""
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            start_run_forkserver()
+
+    def init(self, *args, **kwargs):
+        api_server_init(self, *args, **kwargs)
+        if _state["pid"] is not None:
+            self._mp_ctx = multiprocessing.get_context("forkserver")
+            print(f"warm runs: run workers fork from pid {_state['pid']}", file=sys.stderr)
+
+    grpc_server.LoadedRepositories = LoadedThenForked
+    grpc_server.DagsterApiServer.__init__ = init
+    return True
