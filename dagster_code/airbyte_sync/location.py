@@ -1,4 +1,8 @@
-"""airbyte_sync, declared: source-faker users (from PyPI) -> pyairbyte_cache.users -> dbt models."""
+"""airbyte_sync, declared: source-faker users (from PyPI) -> pyairbyte_cache.users -> dbt models.
+
+Its schedule, freshness checks and sync retry come from the connector YAML (schedule:,
+freshness:, retry:).
+"""
 
 from dagster_code.lib.connector_location import ConnectorLocation
 

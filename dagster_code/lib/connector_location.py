@@ -10,19 +10,24 @@ A connector location is always the same pipeline, so its package holds data, not
         sync_asset_name="sync_sample_connector",
         transform_asset_name="transform_sample_product_data",
         job_name="sample_product_sync_pipeline",
-        ...descriptions, and optionally a cron `schedule`
+        ...descriptions
     )
+
+Automation comes from the connector YAML (`schedule:`, `freshness:`, `retry:`; see
+lib/automation.py), so the YAML is the one place it is written; `automation=` overrides it.
 
 From that the factory builds, once per location object, one asset per table:
 - `sync_asset`: a subsettable multi-asset, op `sync_asset_name`, one asset per stream keyed by its
   cache table (`pyairbyte_cache/products`); a run syncs only the selected streams with
   `sync_connector`, and each table is materialized with Dagster's standard table metadata (row
-  count, column schema, table name). A failed sync raises `dagster.Failure` with its metadata;
+  count, column schema, table name). A failed sync raises `dagster.Failure` with its metadata,
+  retried by the YAML's `retry:` only when the error is transient;
 - `transform_asset`: `@dbt_assets`, op `transform_asset_name`, one asset per dbt model the
   connector owns (`source:<dbt_source>+`, minus models that also read another connector's
   source: those are dbt_poc's); dbt tests, source tests included, are asset checks;
 - `job`: both, tagged with the connector for the instance's concurrency limit;
-- `schedules`: the job on `schedule`, when one is declared;
+- `schedules`: the job on the YAML's `schedule:`, STOPPED unless it says `status: running`;
+- `freshness_checks` and `sensors`: from the YAML's `freshness:`, on the sync's assets;
 - `defs`: all of it, with `in_process_executor` and the `dbt` resource.
 
 Each location's package keeps the guide's files (`assets/sync_assets.py`, `assets/dbt_assets.py`,
@@ -36,18 +41,21 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from dagster import (
+    AssetChecksDefinition,
     AssetExecutionContext,
     AssetKey,
     AssetsDefinition,
     AssetSpec,
     Definitions,
     ScheduleDefinition,
+    SensorDefinition,
     define_asset_job,
     in_process_executor,
     multi_asset,
 )
 from dagster_dbt import DbtCliResource, dbt_assets
 
+from dagster_code.lib.automation import freshness_checks, job_schedules, sync_retry_policy
 from dagster_code.lib.dbt import (
     PlatformDbtTranslator,
     connector_selection,
@@ -57,7 +65,8 @@ from dagster_code.lib.dbt import (
     skip_unsynced_sources,
     sources_read,
 )
-from dagster_code.lib.sync import connector_tags, table_results
+from dagster_code.lib.sync import connector_tags, retryable_failure, table_results
+from pyairbyte.utils.connector_automation import Automation, ScheduleSettings, load_automation
 from pyairbyte.utils.connector_state import cache_table_name
 
 if TYPE_CHECKING:
@@ -79,22 +88,20 @@ def _definitions(
     assets: list[AssetsDefinition],
     job: "UnresolvedAssetJobDefinition",
     schedules: list[ScheduleDefinition],
+    asset_checks: Sequence[AssetChecksDefinition] = (),
+    sensors: Sequence[SensorDefinition] = (),
 ) -> Definitions:
     return Definitions(
         assets=assets,
+        asset_checks=asset_checks,
         jobs=[job],
         schedules=schedules,
+        sensors=sensors,
         resources={"dbt": dbt_resource()},
         # Steps run one after another in the run worker: a process per step would re-import
         # dagster, dbt and airbyte each time (most of a run's orchestration overhead).
         executor=in_process_executor,
     )
-
-
-def _schedules(job: "UnresolvedAssetJobDefinition", cron: str | None) -> list[ScheduleDefinition]:
-    if cron is None:
-        return []
-    return [ScheduleDefinition(name=f"{job.name}_schedule", cron_schedule=cron, job=job)]
 
 
 def dbt_models_asset(
@@ -137,10 +144,17 @@ class ConnectorLocation:
     sync_description: str
     transform_description: str
     job_description: str
-    schedule: str | None = None  # cron, e.g. "0 6 * * *"
+    # None: the connector YAML's schedule:, freshness: and retry: (what locations declare).
+    automation: Automation | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "streams", tuple(self.streams))
+
+    @cached_property
+    def automation_settings(self) -> Automation:
+        """The automation in effect: the override, else the connector YAML's (read once, when
+        the location loads; a bad `schedule:` stops the load with the file and field)."""
+        return self.automation if self.automation is not None else load_automation(self.connector)
 
     @cached_property
     def table_keys(self) -> dict[str, AssetKey]:
@@ -167,14 +181,16 @@ class ConnectorLocation:
             specs=specs,
             can_subset=True,
             description=self.sync_description,
+            retry_policy=sync_retry_policy(self.automation_settings.retry),
         )
         def sync(context: AssetExecutionContext):
             # Imported here: the module is light, but what it reaches is not for a code server.
             from pyairbyte.utils.pyairbyte_sync import sync_connector
 
             selected = {s: k for s, k in keys.items() if k in context.selected_asset_keys}
-            result = sync_connector(connector, list(selected), progress=context.log.info)
-            yield from table_results(context, result, selected)
+            with retryable_failure():  # only a transient error may reach the retry policy
+                result = sync_connector(connector, list(selected), progress=context.log.info)
+                yield from table_results(context, result, selected)
 
         return sync
 
@@ -201,11 +217,29 @@ class ConnectorLocation:
 
     @cached_property
     def schedules(self) -> list[ScheduleDefinition]:
-        return _schedules(self.job, self.schedule)
+        return job_schedules(self.job, self.automation_settings.schedule)
+
+    @cached_property
+    def _freshness(self) -> tuple[list[AssetChecksDefinition], list[SensorDefinition]]:
+        return freshness_checks(self.name, self.sync_asset, self.automation_settings.freshness)
+
+    @cached_property
+    def freshness_checks(self) -> list[AssetChecksDefinition]:
+        return self._freshness[0]
+
+    @cached_property
+    def sensors(self) -> list[SensorDefinition]:
+        return self._freshness[1]
 
     @cached_property
     def defs(self) -> Definitions:
-        return _definitions([self.sync_asset, self.transform_asset], self.job, self.schedules)
+        return _definitions(
+            [self.sync_asset, self.transform_asset],
+            self.job,
+            self.schedules,
+            asset_checks=self.freshness_checks,
+            sensors=self.sensors,
+        )
 
 
 @dataclass(frozen=True)
@@ -253,7 +287,8 @@ class DbtModelsLocation:
 
     @cached_property
     def schedules(self) -> list[ScheduleDefinition]:
-        return _schedules(self.job, self.schedule)
+        cron = self.schedule
+        return job_schedules(self.job, ScheduleSettings(cron) if cron is not None else None)
 
     @cached_property
     def defs(self) -> Definitions:

@@ -1,8 +1,14 @@
-"""Turning a `sync_connector` result dict into asset metadata, or a failed asset."""
+"""Turning a `sync_connector` result dict into asset metadata, or a failed asset.
+
+Every failure of a sync step is a `dagster.Failure` whose `allow_retries` says whether the
+error is transient (`pyairbyte.utils.transient_errors`): the step's retry policy, from the
+connector YAML's `retry:`, then retries an HTTP 503 and fails a 401 at once.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 from dagster import (
     AssetExecutionContext,
@@ -15,6 +21,7 @@ from dagster import (
 )
 
 from dagster_code.lib.cache_tables import CacheTableError, table_stats
+from pyairbyte.utils.transient_errors import is_transient_error
 
 # Run tag for the instance's tag concurrency limit (platform/dagster.yaml): two runs that sync
 # the same connector never run at once.
@@ -46,6 +53,7 @@ def sync_metadata(result: dict) -> dict[str, MetadataValue]:
         }
     else:
         metadata["error"] = MetadataValue.text(result.get("error") or "Unknown error")
+        metadata["transient"] = MetadataValue.bool(bool(result.get("transient")))
     return metadata
 
 
@@ -54,7 +62,24 @@ def _failure(result: dict, metadata: dict[str, MetadataValue]) -> Failure:
     return Failure(
         description=f"PyAirbyte sync of {result.get('connector')} failed: {error}",
         metadata=metadata,
+        # The retry policy (the YAML's retry:) may retry only an error that can pass next time.
+        allow_retries=bool(result.get("transient")),
     )
+
+
+@contextmanager
+def retryable_failure() -> Iterator[None]:
+    """Any other exception of the sync step as a `Failure` that is retried only if transient
+    (an unexpected bug must not be retried as if the source had hiccupped)."""
+    try:
+        yield
+    except Failure:
+        raise
+    except Exception as exc:
+        raise Failure(
+            description=f"sync step failed: {type(exc).__name__}: {exc}",
+            allow_retries=is_transient_error(exc),
+        ) from exc
 
 
 def sync_failure(result: dict) -> Failure:
@@ -79,6 +104,7 @@ def table_results(
         raise Failure(
             description=f"{result.get('connector')} synced, but its tables cannot be read: {exc}",
             metadata={"tables": MetadataValue.json(tables)},
+            allow_retries=is_transient_error(exc),
         ) from exc
     duration = MetadataValue.float(float(result.get("duration_seconds") or 0))
     for stream, key in keys.items():

@@ -1,4 +1,8 @@
-"""sample_product_sync, declared: sample products connector -> pyairbyte_cache.products -> dbt."""
+"""sample_product_sync, declared: sample products connector -> pyairbyte_cache.products -> dbt.
+
+Its schedule, freshness checks and sync retry come from the connector YAML (schedule:,
+freshness:, retry:).
+"""
 
 from dagster_code.lib.connector_location import ConnectorLocation
 

@@ -5,8 +5,9 @@ the given locations; the snapshot test runs it in a subprocess with the location
 removed from the environment, so a location that reads a setting while it loads fails there.
 
 Recorded per location: every asset key with its group, kinds, upstream keys, the op that computes
-it and the first paragraph of its description; the asset checks; every job with its asset and
-check selection, tags and description; schedules and sensors; resource keys and the executor.
+it (with its retry policy, if any) and the first paragraph of its description; the asset checks;
+every job with its asset and check selection, tags and description; schedules and sensors with
+their default status; resource keys and the executor.
 Metadata is left out: dagster-dbt fills it with manifest details that change with any model.
 """
 
@@ -43,7 +44,15 @@ def location_graph(module: str) -> dict:
             "description": _first_paragraph(spec.description),
         }
         if node.is_materializable:
-            entry["op"] = defs.resolve_assets_def(spec.key).node_def.name
+            op = defs.resolve_assets_def(spec.key).node_def
+            entry["op"] = op.name
+            if op.retry_policy is not None:
+                policy = op.retry_policy
+                entry["retry"] = {
+                    "max_retries": policy.max_retries,
+                    "delay": policy.delay,
+                    "backoff": policy.backoff.value if policy.backoff else None,
+                }
         else:
             entry["external"] = True
         assets[_user(spec.key)] = entry
@@ -65,10 +74,18 @@ def location_graph(module: str) -> dict:
         "checks": sorted(_check(k) for k in graph.asset_check_keys),
         "jobs": jobs,
         "schedules": {
-            s.name: {"cron": s.cron_schedule, "job": s.job_name, "timezone": s.execution_timezone}
+            s.name: {
+                "cron": s.cron_schedule,
+                "job": s.job_name,
+                "timezone": s.execution_timezone,
+                "default_status": s.default_status.value,
+            }
             for s in sorted(repository.schedule_defs, key=lambda s: s.name)
         },
-        "sensors": sorted(s.name for s in repository.sensor_defs),
+        "sensors": {
+            s.name: {"default_status": s.default_status.value}
+            for s in sorted(repository.sensor_defs, key=lambda s: s.name)
+        },
         "resources": sorted(repository.get_top_level_resources()),
     }
 

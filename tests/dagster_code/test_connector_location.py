@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import pytest
-from dagster import AssetKey, Failure, MaterializeResult, build_asset_context
+from dagster import (
+    AssetKey,
+    DefaultScheduleStatus,
+    Failure,
+    MaterializeResult,
+    build_asset_context,
+)
 
 from dagster_code.lib.cache_tables import TableStats
 from dagster_code.lib.connector_location import ConnectorLocation
+from pyairbyte.utils.connector_automation import Automation, ScheduleSettings
 
 
 def _location(**overrides) -> ConnectorLocation:
@@ -51,13 +58,16 @@ def test_the_declaration_becomes_one_asset_per_table_a_tagged_job_and_no_schedul
 
 
 def test_a_declared_schedule_runs_the_pipeline_job():
-    location = _location(schedule="0 6 * * *")
+    automation = Automation(schedule=ScheduleSettings("0 6 * * *", "Europe/Stockholm"))
+    location = _location(automation=automation)
     (schedule,) = location.defs.get_repository_def().schedule_defs
     assert (schedule.name, schedule.cron_schedule, schedule.job_name) == (
         "shop_pipeline_schedule",
         "0 6 * * *",
         "shop_pipeline",
     )
+    assert schedule.execution_timezone == "Europe/Stockholm"
+    assert schedule.default_status == DefaultScheduleStatus.STOPPED
 
 
 def test_the_dbt_resource_skips_what_the_transform_does_not_use():

@@ -284,7 +284,13 @@ def plan_add(
     txn.write(
         sources_file,
         dbt_codegen.render_sources_yaml(
-            location, connector.name, location, cache_schema, spec.sync_asset, stream_models
+            location,
+            connector.name,
+            location,
+            cache_schema,
+            spec.sync_asset,
+            stream_models,
+            freshness=connector.automation.freshness,
         ),
     )
     for models in stream_models:

@@ -28,6 +28,7 @@ from dataplatform.lifecycle.names import (
     snake_case,
     sql_literal,
 )
+from pyairbyte.utils.connector_automation import FreshnessSettings
 
 GENERATED_BY = "dataplatform connector add"
 
@@ -221,7 +222,10 @@ def render_sources_yaml(
     cache_schema: str,
     sync_asset: str,
     streams: list[StreamModels],
+    freshness: FreshnessSettings | None = None,
 ) -> str:
+    """The sources YAML; with the connector YAML's `freshness:`, every table gets dbt source
+    freshness on `_airbyte_extracted_at`, the time PyAirbyte extracted each row."""
     q = json.dumps  # JSON strings are valid YAML scalars, whatever they contain
     out = [
         f"# dbt sources of code location {location}: the PyAirbyte cache tables of",
@@ -232,8 +236,19 @@ def render_sources_yaml(
         f"  - name: {source_name}",
         f"    description: {q(f'Streams of {connector_name}, synced by PyAirbyte ({location})')}",
         f"    schema: {cache_schema}  # the PyAirbyte cache schema, not the source name",
-        "    tables:",
     ]
+    if freshness is not None:
+        out += [
+            f"    # From `freshness: max_lag` in {connector_name}'s connector YAML: `dbt source "
+            "freshness`",
+            f"    # fails a table whose newest row was extracted more than {freshness.count} "
+            f"{freshness.period}{'s' if freshness.count != 1 else ''} ago.",
+            "    config:",
+            "      loaded_at_field: _airbyte_extracted_at",
+            "      freshness:",
+            f"        error_after: {{count: {freshness.count}, period: {freshness.period}}}",
+        ]
+    out.append("    tables:")
     for models in streams:
         stream = models.stream
         key_columns, note = _primary_key_columns(stream)

@@ -9,6 +9,9 @@ The guide's shape (`version`, `name`, `connector_type`, `image`, `config`) plus:
 - `python`: the interpreter of a Python connector's venv, a version (`"3.10"`, resolved to one
   installed on the machine, never downloaded) or a path; see `interpreters.py`. For connectors
   whose pinned airbyte-cdk 0.x cannot import on the platform's Python.
+- `schedule`, `freshness`, `retry`: the connector's automation (connector_automation.py), a
+  schedule of its pipeline job, freshness checks and dbt source freshness, a retry policy on
+  its sync for transient source errors.
 - `${VAR}` / `${VAR:-default}` in `config` and `pip_url` values, so secrets never sit in the
   file; `$${` is a literal `${`. A value that is exactly one `${...}` and expands to a plain
   integer or true/false becomes that type (connector specs want `count: 1000`, not "1000").
@@ -33,6 +36,7 @@ from typing import Any
 
 from pyairbyte import settings
 from pyairbyte.errors import ConnectorConfigError, YamlFileError
+from pyairbyte.utils.connector_automation import AUTOMATION_KEYS, Automation, parse_automation
 from pyairbyte.utils.safe_yaml import load_yaml_file
 
 __all__ = [
@@ -52,6 +56,7 @@ OPTIONAL_KEYS = (
     "connector_version",
     "streams",
     "python",
+    *AUTOMATION_KEYS,
 )
 ALLOWED_KEYS = REQUIRED_KEYS + OPTIONAL_KEYS
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -94,6 +99,7 @@ class ConnectorConfig:
     # finds the interpreter when the connector is built, not when code servers load YAMLs.
     python: str | None = None
     env_vars: tuple[str, ...] = field(default=())
+    automation: Automation = field(default=Automation())
     # Property names the manifest's spec marks `airbyte_secret` (declarative sources).
     secret_keys: frozenset[str] = field(default=frozenset())
     # Values of the secrets in `config` (and of secret-named ${VAR}s): never shown by repr().
@@ -403,6 +409,7 @@ def load_connector_file(path: Path | str) -> ConnectorConfig:
             "remove pip_url/connector_version (declarative sources run in-process)",
         )
 
+    automation = parse_automation(data, path)
     manifest = manifest_path = None
     if data.get("source_manifest") is not None:
         manifest, manifest_path = _load_manifest(data["source_manifest"], path)
@@ -436,6 +443,7 @@ def load_connector_file(path: Path | str) -> ConnectorConfig:
         streams=list(streams) if streams else None,
         python=python,
         env_vars=tuple(sorted(used_vars)),
+        automation=automation,
         secret_keys=secret_keys,
         secret_values=tuple(sorted(secrets)),
     )

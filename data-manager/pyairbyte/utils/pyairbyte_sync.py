@@ -44,6 +44,7 @@ from pyairbyte.utils.airbyte_env import configure_airbyte_environment, connector
 from pyairbyte.utils.common_cache import DEFAULT_CACHE_SCHEMA, get_cache
 from pyairbyte.utils.connector_config import ConnectorConfig, get_connector_by_name
 from pyairbyte.utils.sync_limits import SyncBudget, run_bounded
+from pyairbyte.utils.transient_errors import is_transient_error
 
 if TYPE_CHECKING:
     from airbyte import Source
@@ -375,7 +376,9 @@ def sync_connector(
     SYNC_MAX_RECORDS apply. `progress` receives a line per SYNC_PROGRESS_SECONDS with the
     records and records/s of each stream (default: this module's logger).
     Returns {'status': 'success'|'error', 'result': {stream: records synced}, 'cache_type',
-    'cache_schema', 'tables': {stream: schema.table}, 'duration_seconds', 'error'}.
+    'cache_schema', 'tables': {stream: schema.table}, 'duration_seconds', 'error',
+    'transient'}: `transient` says whether the error may pass on a retry (an HTTP 5xx, a reset
+    connection, a timeout; see transient_errors.py), False on success and for errors to fix.
     """
     started = time.monotonic()
     outcome: dict[str, Any] = {
@@ -386,6 +389,7 @@ def sync_connector(
         "cache_type": type(cache).__name__ if cache is not None else "PostgresCache",
         "cache_schema": getattr(cache, "schema_name", DEFAULT_CACHE_SCHEMA),
         "error": None,
+        "transient": False,
     }
     stderr_log = connector_stderr_log(connector_name)
     outcome["_stderr_log"] = stderr_log
@@ -414,6 +418,7 @@ def sync_connector(
             stderr_tail = _connector_log_tail(stderr_log)
             if stderr_tail and stderr_tail not in outcome["error"]:
                 outcome["error"] += f"\nconnector stderr (last lines, {stderr_log}):\n{stderr_tail}"
+            outcome["transient"] = is_transient_error(exc, outcome["error"])
     outcome.pop("_stderr_log", None)
     outcome["duration_seconds"] = round(time.monotonic() - started, 3)
     return outcome
