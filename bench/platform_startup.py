@@ -246,6 +246,7 @@ def reload_seconds(client, package_dir: Path, name: str) -> float:
 
 def run_seconds(client, name: str) -> dict:
     """Launch to SUCCESS of the trivial job (best of 3) and of the sample pipeline (best of 2)."""
+
     def once(location: str, job: str) -> tuple[float, list]:
         run = client.launch_run(location, job)
         client.wait_for_runs([run], timeout=900, poll=0.1)

@@ -49,6 +49,19 @@ class PlatformDbtCliResource(DbtCliResource):
     def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> None:  # type: ignore[override]
         return None
 
+    def cli(self, args: Sequence[str], **kwargs: Any):  # type: ignore[override]
+        """As DbtCliResource.cli; in a warm run worker dbt runs as its fork (lib/dbt_fork.py)."""
+        from dagster_code.lib import dbt_fork
+
+        if not dbt_fork.available():
+            return super().cli(args, **kwargs)
+        dbt_fork.install()
+        token = dbt_fork.use_fork.set(True)
+        try:
+            return super().cli(args, **kwargs)
+        finally:
+            dbt_fork.use_fork.reset(token)
+
 
 def dbt_resource() -> DbtCliResource:
     """The dbt CLI resource: repo's dbt_models and profiles.yml, dbt from wherever the venv is."""

@@ -21,7 +21,8 @@ Paths that only depend on the repository layout (app root, project dir, dbt, Pos
 |                | DAGSTER_INIT_BACKOFF_MAX        | 30 seconds                          |
 |                | DAGSTER_INIT_LOAD_ERROR_RETRIES | 2                                   |
 |                | DAGSTER_INIT_MODE               | fork (or process: plain processes)  |
-|                | DAGSTER_INIT_PRELOAD            | dagster,dagster_dbt,airbyte         |
+|                | DAGSTER_INIT_PRELOAD            | dagster,dagster_dbt,dbt.cli.main,   |
+|                |                                 | dbt.adapters.postgres,airbyte       |
 |                | DAGSTER_INIT_WARM_RUNS          | true (fork mode: runs forked warm)  |
 | local platform | DAGSTER_WEBSERVER_HOST          | 127.0.0.1                           |
 |                | DAGSTER_WEBSERVER_PORT          | 3030                                |
@@ -94,7 +95,11 @@ class SupervisorSettings(_Area):
     # process: one plain `dagster api grpc` process each (debugging, fallback).
     mode: Literal["fork", "process"] = Field("fork", alias="DAGSTER_INIT_MODE")
     # Libraries the fork parent imports once; never a code location's own modules.
-    preload: str = Field("dagster,dagster_dbt,airbyte", alias="DAGSTER_INIT_PRELOAD")
+    # dbt's entry point and adapter: warm runs fork dbt rather than start it (lib/dbt_fork.py).
+    preload: str = Field(
+        "dagster,dagster_dbt,dbt.cli.main,dbt.adapters.postgres,airbyte",
+        alias="DAGSTER_INIT_PRELOAD",
+    )
     # Fork mode: a code server's runs are forks of a process with its location loaded
     # (dataplatform.runtime.warm_runs); false: Dagster's spawned run workers.
     warm_runs: bool = Field(True, alias="DAGSTER_INIT_WARM_RUNS")

@@ -14,6 +14,7 @@ arguments first and fall back to these.
 | CONNECTORS_DIR               | $APP_ROOT/data-manager/external-connectors   | paths            |
 | DBT_PROJECT_DIR              | $APP_ROOT/dbt_models                         | paths            |
 | DBT_PROFILES_DIR             | $DBT_PROJECT_DIR                             | paths            |
+| DATAPLATFORM_DBT_FORK        | true (dbt forked in a warm run worker)       | dbt              |
 | POSTGRES_HOST                | 127.0.0.1                                    | postgres         |
 | POSTGRES_PORT                | 5432                                         | postgres         |
 | POSTGRES_USER                | postgres                                     | postgres         |
@@ -147,6 +148,16 @@ def dbt_project_dir() -> Path:
 
 def dbt_profiles_dir() -> Path:
     return path_settings().dbt_profiles_dir or dbt_project_dir()
+
+
+class DbtRunSettings(_EnvSettings):
+    # In a warm run worker, run dbt as its fork (dagster_code/lib/dbt_fork.py); false: always
+    # dagster-dbt's `dbt` subprocess.
+    fork: bool = Field(True, validation_alias="DATAPLATFORM_DBT_FORK")
+
+
+def dbt_run_settings() -> DbtRunSettings:
+    return _load(DbtRunSettings)
 
 
 def code_locations_file() -> Path:

@@ -102,7 +102,9 @@ def test_dagster_internals_the_fork_server_uses_are_unchanged():
 
 def test_the_fork_server_preloads_libraries_only():
     assert all(not m.startswith(("dagster_code", "tests")) for m in forkserver.BASE_MODULES)
-    assert settings_preload_default() == ["dagster", "dagster_dbt", "airbyte"]
+    assert settings_preload_default() == [
+        "dagster", "dagster_dbt", "dbt.cli.main", "dbt.adapters.postgres", "airbyte",
+    ]  # fmt: skip
 
 
 def settings_preload_default() -> list[str]:
