@@ -1,4 +1,4 @@
-"""A code server killed together with the run worker it started, in the middle of a sync.
+"""A run worker killed in the middle of a sync: together with its code server, or alone.
 
 Before run monitoring, such a run stayed STARTED forever and held the connector's tag
 concurrency slot, so the next run of that connector queued forever too.
@@ -10,10 +10,11 @@ import os
 import signal
 import time
 
+import psutil
 import psycopg2
 import pytest
 
-from tests.helpers import scalar
+from tests.helpers import scalar, wait_until
 
 pytestmark = [pytest.mark.platform, pytest.mark.slow]
 
@@ -80,3 +81,77 @@ def test_run_whose_worker_dies_ends_failure_and_frees_the_connector(fault_platfo
     status, _ = p.wait_for_status(waiting, {"SUCCESS", "FAILURE", "CANCELED"}, timeout=300)
     assert status == "SUCCESS", _run_failure_message(pg, waiting)
     assert _cache_rows(pg) == PRODUCTS
+
+
+def _unfinished_runs(pg) -> int:
+    conn = psycopg2.connect(**pg.psycopg2_kwargs())
+    unfinished = "('QUEUED', 'NOT_STARTED', 'STARTING', 'STARTED', 'CANCELING')"
+    try:
+        return scalar(conn, f"select count(*) from runs where status in {unfinished}")
+    finally:
+        conn.close()
+
+
+def _run_events_text(pg, run_id: str) -> str:
+    conn = psycopg2.connect(**pg.psycopg2_kwargs())
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("select event from event_logs where run_id = %s order by id", (run_id,))
+            return "\n".join(row[0] for row in cursor.fetchall())
+    finally:
+        conn.close()
+
+
+def _worker_pid(pg, run_id: str) -> int | None:
+    """The pid on the run's RUN_START event (stored under its old name): the run worker's."""
+    import json
+
+    conn = psycopg2.connect(**pg.psycopg2_kwargs())
+    try:
+        event = scalar(
+            conn,
+            "select event from event_logs where run_id = %s "
+            "and dagster_event_type = 'PIPELINE_START'",
+            (run_id,),
+        )
+    finally:
+        conn.close()
+    return json.loads(event)["dagster_event"]["pid"] if event else None
+
+
+def test_a_warm_run_worker_killed_alone_ends_failure(fault_platform, pg):
+    """Fork mode: the worker is a fork of its code server's run forkserver. Killed alone, the
+    run ends FAILURE; the code server and its run forkserver keep serving the next run."""
+    p = fault_platform
+    p.wait_until_loaded()
+    # The run killed above is retried by the daemon (run_retries); let that retry finish first.
+    wait_until(lambda: _unfinished_runs(pg) == 0, 300, "the earlier runs to finish")
+    server = p.code_server_pid()
+    p.api.delay_seconds = 20
+    requests_before = len(p.api.requests)
+    doomed = p.launch()
+    deadline = time.monotonic() + 120
+    while len(p.api.requests) == requests_before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert p.status(doomed) == "STARTED"
+    worker = _worker_pid(pg, doomed)
+    assert worker is not None
+    run_forkserver = psutil.Process(worker).ppid()
+    assert psutil.Process(run_forkserver).ppid() == server  # a warm run
+    os.kill(worker, signal.SIGKILL)
+    killed_at = time.monotonic()
+    p.api.delay_seconds = 0
+
+    status, _ = p.wait_for_status(doomed, {"SUCCESS", "FAILURE", "CANCELED"}, timeout=90)
+    assert status == "FAILURE", status
+    assert time.monotonic() - killed_at <= 60
+    # Its code server saw the worker die (as it does for a spawned one) and said how.
+    assert f"Run execution process for {doomed} was terminated by signal 9 (SIGKILL)" in (
+        _run_events_text(pg, doomed)
+    )
+    assert _cache_rows(pg) == PRODUCTS
+
+    assert p.code_server_pid() == server and psutil.pid_exists(run_forkserver)
+    after = p.launch()
+    status, _ = p.wait_for_status(after, {"SUCCESS", "FAILURE", "CANCELED"}, timeout=300)
+    assert status == "SUCCESS", _run_failure_message(pg, after)
