@@ -108,8 +108,10 @@ def section_alone(port: int) -> dict:
 
     print("\n1. One code server started alone (best of 2; ready = answers gRPC health)")
     checker = HealthChecker()
-    fork = ForkLauncher(child_logs=True, preload=["dagster", "dagster_dbt", "airbyte"],
-                        backoff_max=5)  # fmt: skip
+    from dataplatform import settings as platform_settings
+
+    preload = platform_settings.supervisor().preload_modules()  # what the platform pre-loads
+    fork = ForkLauncher(child_logs=True, preload=preload, backoff_max=5)
     t0 = time.monotonic()
     while fork.ready_info is None:
         fork.tick(time.monotonic())
@@ -195,14 +197,16 @@ def platform_pids() -> set[int]:
     return found
 
 
-def total_pss_gb(pids: set[int]) -> float:
-    total = 0.0
+def pss_by_role_gb(pids: set[int]) -> dict[str, float]:
+    """PSS of the platform's processes, in GB, summed per role (see `role`)."""
+    by_role: dict[str, float] = {}
     for pid in pids:
         try:
-            total += processes.memory_mb(pid)["pss"]
+            pss = processes.memory_mb(pid)["pss"] / 1000
         except OSError:
-            pass
-    return total / 1000
+            continue
+        by_role[role(pid)] = by_role.get(role(pid), 0.0) + pss
+    return dict(sorted(by_role.items(), key=lambda kv: -kv[1]))
 
 
 def cpu_seconds(pids: set[int]) -> dict[int, float]:
@@ -216,13 +220,34 @@ def cpu_seconds(pids: set[int]) -> dict[int, float]:
     return out
 
 
-def idle_cpu_percent(seconds: float) -> float:
-    """CPU of the whole idle platform, as % of one core, over `seconds`."""
+def role(pid: int) -> str:
+    """What a platform process is: its pid file's name, or its place under dagster-init."""
+    for pid_file in paths.run_dir().glob("*.pid"):
+        if processes.read_live_pid(pid_file) == pid:
+            return "code servers" if pid_file.stem.startswith("code-server-") else pid_file.stem
+    try:
+        proc = psutil.Process(pid)
+        parent = proc.parent()
+        grandparent = parent.parent() if parent else None
+    except psutil.Error:
+        return "gone"
+    if "dataplatform.runtime.forkserver" in " ".join(proc.cmdline()):
+        if grandparent and parent and "forkserver" in " ".join(parent.cmdline()):
+            return "run forkservers"
+        return "code servers"
+    return f"other ({proc.name()})"
+
+
+def idle_cpu_percent(seconds: float) -> tuple[float, dict[str, float]]:
+    """CPU of the whole idle platform, as % of one core, over `seconds`; and per role."""
     before = cpu_seconds(platform_pids())
     time.sleep(seconds)
     after = cpu_seconds(platform_pids())
-    used = sum(after[p] - before.get(p, 0.0) for p in after)
-    return 100 * used / seconds
+    by_role: dict[str, float] = {}
+    for pid in after:
+        used = 100 * (after[pid] - before.get(pid, 0.0)) / seconds
+        by_role[role(pid)] = by_role.get(role(pid), 0.0) + used
+    return sum(by_role.values()), dict(sorted(by_role.items(), key=lambda kv: -kv[1]))
 
 
 def reload_seconds(client, package_dir: Path, name: str) -> float:
@@ -289,9 +314,10 @@ def run_platform(mode: str, entries: list[dict], bench_root: Path, idle: float, 
             print(f"   ({mode}: only {out['loaded']} of {len(entries)} loaded)")
         client = DagsterGraphQL(state["webserver"]["url"])
         time.sleep(5)  # let the daemon's first workspace load pass before the idle window
-        out["pss_gb"] = total_pss_gb(platform_pids())
+        out["pss_by_role"] = pss_by_role_gb(platform_pids())
+        out["pss_gb"] = sum(out["pss_by_role"].values())
         out["processes"] = len(platform_pids())
-        out["idle_cpu"] = idle_cpu_percent(idle)
+        out["idle_cpu"], out["idle_by_role"] = idle_cpu_percent(idle)
         if mode == "fork":
             out["reload_s"] = reload_seconds(client, Path(os.environ["BENCH_PACKAGE_DIR"]),
                                              entries[0]["name"])  # fmt: skip
@@ -363,6 +389,11 @@ def main() -> int:
           f"{plain['idle_cpu']:6.1f} %    {ratio(fork['idle_cpu'], plain['idle_cpu'])} (per "
           f"location {ratio(fork['idle_cpu'] / fn, plain['idle_cpu'] / pn)})   "
           f"{verdict(fork['idle_cpu'] <= TARGET['idle_cpu'], '<= 10 % of a core')}")  # fmt: skip
+    for mode, figures in (("fork", fork), ("plain", plain)):
+        parts = ", ".join(f"{name} {pct:.1f} %" for name, pct in figures["idle_by_role"].items())
+        print(f"     idle CPU by process, {mode}: {parts}")
+        parts = ", ".join(f"{name} {gb:.2f} GB" for name, gb in figures["pss_by_role"].items())
+        print(f"     PSS by process, {mode}: {parts}")
     print(f"\n3. Reload (fork mode; plain `dagster api grpc` does not reload): edited description "
           f"shown after {fork['reload_s']:.1f} s   "
           f"{verdict(fork['reload_s'] <= TARGET['reload'], '<= 5 s')}")  # fmt: skip
