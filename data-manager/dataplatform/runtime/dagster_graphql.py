@@ -77,6 +77,17 @@ query Workspace {
 }
 """
 
+_RELOAD_WORKSPACE = """
+mutation ReloadWorkspace {
+  reloadWorkspace {
+    __typename
+    ... on Workspace { locationEntries { name loadStatus } }
+    ... on PythonError { message }
+    ... on UnauthorizedError { message }
+  }
+}
+"""
+
 _RUN_QUERY = """
 query Run($runId: ID!) {
   runOrError(runId: $runId) {
@@ -177,6 +188,17 @@ class DagsterGraphQL:
 
         info = self._call(f"reloading {name}", self._dagster().reload_repository_location, name)
         return info.status == ReloadRepositoryLocationStatus.SUCCESS
+
+    def reload_workspace(self) -> list[str]:
+        """Have the webserver re-read its workspace file (the UI's "Reload all"); the names.
+
+        It also sends ReloadCode to every location's server (dagster-init declines those after a
+        live change, so unchanged servers keep their processes).
+        """
+        data = self.query(_RELOAD_WORKSPACE)["reloadWorkspace"]
+        if data["__typename"] != "Workspace":
+            raise DagsterGraphQLError(f"reloadWorkspace: {data.get('message', data)}")
+        return [entry["name"] for entry in data["locationEntries"]]
 
     def wait_for_locations(
         self, names: list[str], timeout: float, reload_every: float = 5.0

@@ -17,11 +17,14 @@ memory; the UI's Reload re-forks the location. DAGSTER_INIT_MODE=process runs on
   serves its error, so the UI shows the traceback; it is reported here as "load_error".
 - SIGTERM/SIGINT stop every child (each in its own session, so Dagster's signal handling works);
   SIGHUP restarts all servers, which reloads their code.
+- SIGUSR1 reconciles with code-locations.json (what `connector add`/`remove` send to a running
+  platform): only new, removed and changed entries are started or stopped, then the webserver
+  re-reads the workspace (`reconcile`).
 
 State goes to <platform dir>/run/dagster-init.status.json, logs to <platform dir>/logs/.
 Bind address: --bind-host or $DAGSTER_GRPC_BIND_HOST (127.0.0.1 locally, 0.0.0.0 in containers).
 
 Modules: `health` (is a server up, did its code load), `launchers` (start a server as a process
-or a fork), `supervisor` (the per-location state machine and the main loop), `cli` (the
-command, and the container healthcheck).
+or a fork), `supervisor` (the per-location state machine and the main loop), `reconcile` (live
+changes to code-locations.json), `cli` (the command, and the container healthcheck).
 """

@@ -60,8 +60,9 @@ def serve(
     each serving its share, while the generated workspace lists every entry at its host.
     """
     from dataplatform import settings
-    from dataplatform.runtime.code_locations import CodeLocationsError, read_code_locations
+    from dataplatform.runtime.code_locations import CodeLocationsError
     from dataplatform.runtime.dagster_init.launchers import launcher_for
+    from dataplatform.runtime.dagster_init.reconcile import select_locations
     from dataplatform.runtime.dagster_init.supervisor import Supervisor, Timing
 
     configure_logging()
@@ -71,26 +72,12 @@ def serve(
     except settings.SettingsError as exc:
         log.error("%s", exc)
         return 2
+    host_filter = host_filter or supervisor_settings.host_filter
     try:
-        locations, findings = read_code_locations(source)
+        active, errors = select_locations(source, host_filter)
     except CodeLocationsError as exc:
         log.error("cannot read code locations:\n%s", exc)
         return 2
-    for warning in (f for f in findings if f.severity == "warning"):
-        log.warning("%s", warning)
-    errors = [f for f in findings if f.severity == "error"]
-    host_filter = host_filter or supervisor_settings.host_filter
-    active = [loc for loc in locations if loc.enabled]
-    for loc in locations:
-        if not loc.enabled:
-            log.info("location %s: disabled in %s, not started", loc.name, source)
-    if host_filter is not None:
-        elsewhere = {loc.name for loc in locations if loc.host != host_filter}
-        for loc in active:
-            if loc.name in elsewhere:
-                log.info("location %s: served by host %s, not %s", loc.name, loc.host, host_filter)
-        active = [loc for loc in active if loc.name not in elsewhere]
-        errors = [f for f in errors if f.location_name not in elsewhere]
     if not active:
         for finding in errors:
             log.error("%s", finding)
@@ -113,6 +100,7 @@ def serve(
         Timing.from_settings(supervisor_settings),
         child_logs=child_logs,
         launcher=launcher,
+        host_filter=host_filter,
     )
     return supervisor.run()
 

@@ -8,6 +8,9 @@ How a server is started is the launcher's business (`launchers`): a plain proces
 the pre-loaded fork server. In fork mode a server's ReloadCode arrives here as a request: the
 location is forked afresh on the same port (RELOADING), and once the new server listens the old
 one stops listening and finishes the runs it started.
+
+SIGUSR1 reconciles the servers with code-locations.json (`reconcile`): new entries are started,
+removed ones stopped, the others left alone; SIGHUP restarts every server.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from dataplatform.runtime.dagster_init.launchers import (
     ProcessLauncher,
     ReloadRequest,
 )
+from dataplatform.runtime.dagster_init.reconcile import Reconciler
 from dataplatform.settings import SupervisorSettings
 
 log = logging.getLogger("dagster-init")
@@ -107,6 +111,7 @@ class Supervisor:
         timing: Timing,
         child_logs: bool = True,
         launcher=None,
+        host_filter: str | None = None,
     ):
         self.bind_host = bind_host
         # 0.0.0.0 is not an address to connect to; the servers answer on loopback too.
@@ -126,6 +131,7 @@ class Supervisor:
         self._started = time.monotonic()
         self._initial_round_logged = False
         self._last_status: str | None = None
+        self.reconciler = Reconciler(self, host_filter)
         self._handlers: dict[LocationState, Callable[[ManagedServer, float], None]] = {
             LocationState.STARTING: self._on_starting,
             LocationState.READY: self._on_serving,
@@ -371,6 +377,11 @@ class Supervisor:
                                   f"not served by pid {request.pid}")  # fmt: skip
         if srv.state == LocationState.RELOADING:
             return request.answer(False, error="a reload is already in progress")
+        if self.reconciler.holding_reloads:
+            # The webserver's reloadWorkspace after a live add/remove asks every server to
+            # reload; this one is unchanged, so it keeps its process (and its runs).
+            why = "kept: the workspace is re-read after a live change; this location is unchanged"
+            return request.answer(False, error=why)
         try:
             replacement = self._launch(srv.location)
         except LaunchError as exc:
@@ -417,6 +428,35 @@ class Supervisor:
         srv.health_failures = 0
         log.info("location %s: pid %d replaces pid %d (which stops listening and finishes its "
                  "runs)", loc.name, new.pid, old.pid)  # fmt: skip
+
+    # ---- live changes (reconcile) -----------------------------------------------------------
+
+    def add_location(self, loc: CodeLocation, now: float) -> None:
+        srv = ManagedServer(loc, backoff=self.timing.backoff_initial)
+        self.servers.append(srv)
+        log.info("location %s: added to %s", loc.name, self.source)
+        self._tick(srv, now)
+
+    def remove_location(self, name: str, why: str) -> None:
+        srv = next(s for s in self.servers if s.location.name == name)
+        log.info("location %s: %s in %s; stopping pid %s", name, why, self.source, srv.pid)
+        self._kill(srv)
+        if srv.claim is not None:
+            srv.claim.close()
+        self.servers.remove(srv)
+
+    def state_of(self, name: str) -> str:
+        srv = next((s for s in self.servers if s.location.name == name), None)
+        return srv.state.value if srv is not None else "removed"
+
+    def settled(self, name: str) -> bool:
+        """The location is serving, or has been reported (taken port, crash): done waiting."""
+        srv = next((s for s in self.servers if s.location.name == name), None)
+        return (
+            srv is None
+            or srv.state in (*SERVING_STATES, LocationState.PORT_IN_USE)
+            or (srv.state == LocationState.BACKOFF and srv.load_retries == 0)
+        )
 
     def _reap_retired(self) -> None:
         self.retired = [proc for proc in self.retired if proc.poll() is None]
@@ -476,6 +516,7 @@ class Supervisor:
                 for srv in self.servers
             },
             "invalid_entries": [str(f) for f in self.invalid],
+            "reconcile": self.reconciler.status(),
         }
 
     def _write_status(self) -> None:
@@ -542,6 +583,7 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
         signal.signal(signal.SIGHUP, self.request_restart_all)
+        signal.signal(signal.SIGUSR1, self.reconciler.request)
         paths.run_dir().mkdir(parents=True, exist_ok=True)
         processes.write_pid_file(paths.run_dir() / "dagster-init.pid", os.getpid())
         for finding in self.invalid:
@@ -562,6 +604,7 @@ class Supervisor:
                 self.launcher.tick(now)
                 for request in self.launcher.reload_requests():
                     self._begin_reload(request, now)
+                self.reconciler.tick(now)
                 for srv in self.servers:
                     if self._stop_requested:
                         break
