@@ -387,10 +387,12 @@ def start(timeout: float = 240.0) -> dict:
         ],
         env,
     )  # fmt: skip
-    # The daemon reads the workspace at start and then only every 60 s, so it starts once the
-    # code servers answer; otherwise its first runs could not find their location.
+    # The daemon starts once the code servers answer, so its first runs find their location.
+    # It runs through dataplatform.runtime.dagster_daemon, which re-reads the workspace as soon
+    # as the file changes (a live `connector add`), not only every 60 s as Dagster's does.
     sup = wait_for_supervisor(init_pid, timeout)
-    start_component("dagster-daemon", [_bin("dagster-daemon"), "run", "-w", str(workspace)], env)
+    daemon = [py, "-m", "dataplatform.runtime.dagster_daemon", "run", "-w", str(workspace)]
+    start_component("dagster-daemon", daemon, env)
 
     client = DagsterGraphQL(web.url)
     deadline = time.monotonic() + timeout
