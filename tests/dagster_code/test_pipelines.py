@@ -78,10 +78,12 @@ def test_sample_product_pipeline_moves_every_product(pg, pg_conn, sample_api):
     assert {"id", "title", "discountpercentage", "_airbyte_extracted_at"} <= set(columns)
     assert metadata["duration_seconds"].value > 0
     # ... and the transform step built each model as its own asset, its tests and the source
-    # tests on the cache table as asset checks, all passing.
+    # tests on the cache table as asset checks, all passing; with the freshness check the
+    # connector YAML's `freshness:` puts on the cache table, run right after the sync.
     checks = _check_results(result)
-    assert len(checks) == 8 and all(checks.values()), checks
+    assert len(checks) == 9 and all(checks.values()), checks
     assert "pyairbyte_cache/products:source_unique_sample_connector_products_id" in checks
+    assert checks["pyairbyte_cache/products:freshness_check"] is True
 
 
 def _materialized(result) -> set[str]:

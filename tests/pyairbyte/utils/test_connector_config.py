@@ -73,9 +73,9 @@ def test_leading_zero_values_stay_strings(connectors_dir, monkeypatch):
             "field 'name': missing required field. Fix: add `name:`",
         ),
         (
-            lambda t: t + "schedule: daily\n",
-            "schedule",
-            "field 'schedule': unknown key 'schedule'. Fix: remove it or use one of: version, "
+            lambda t: t + "schedules: daily\n",  # a typo of schedule:
+            "schedules",
+            "field 'schedules': unknown key 'schedules'. Fix: remove it or use one of: version, "
             "name, connector_type, config, image",
         ),
         (

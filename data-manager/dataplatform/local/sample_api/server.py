@@ -36,7 +36,8 @@ class SampleProductsApi:
 
     `fail_with_status` makes /products requests answer with that HTTP status and a JSON error
     body, to exercise a failing source; with `fail_from_skip` only pages from that offset on
-    fail, so a sync passes its check and then fails mid-stream. `delay_seconds` makes every
+    fail, so a sync passes its check and then fails mid-stream; with `fail_times` only that many
+    requests fail, and the next ones are answered (a source that recovers). `delay_seconds` makes every
     /products answer wait that long, so a test can act while a sync is in progress. With
     `api_key` set, /products answers 401 unless the request's x-api-key header matches it.
     """
@@ -45,6 +46,7 @@ class SampleProductsApi:
         self.products = products if products is not None else load_fixture_products()
         self.fail_with_status: int | None = None
         self.fail_from_skip = 0
+        self.fail_times: int | None = None  # None: every matching request fails
         self.delay_seconds = 0.0
         self.api_key: str | None = None  # when set, /products needs it as the x-api-key header
         self.requests: list[str] = []
@@ -78,7 +80,9 @@ class SampleProductsApi:
                     skip = int(query.get("skip", [0])[0])
                 except ValueError:
                     return self._send(400, {"message": "limit and skip must be integers"})
-                if api.fail_with_status and skip >= api.fail_from_skip:
+                if api.fail_with_status and skip >= api.fail_from_skip and api.fail_times != 0:
+                    if api.fail_times is not None:
+                        api.fail_times -= 1
                     return self._send(
                         api.fail_with_status,
                         {"message": f"sample API failing on purpose ({api.fail_with_status})"},
