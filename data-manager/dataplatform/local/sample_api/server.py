@@ -37,8 +37,8 @@ class SampleProductsApi:
     `fail_with_status` makes /products requests answer with that HTTP status and a JSON error
     body, to exercise a failing source; with `fail_from_skip` only pages from that offset on
     fail, so a sync passes its check and then fails mid-stream; with `fail_times` only that many
-    requests fail, and the next ones are answered (a source that recovers). `delay_seconds` makes every
-    /products answer wait that long, so a test can act while a sync is in progress. With
+    requests fail, and the next ones are answered (a source that recovers). `delay_seconds`
+    makes every /products answer wait that long, so a test can act while a sync is in progress. With
     `api_key` set, /products answers 401 unless the request's x-api-key header matches it.
     """
 
