@@ -24,6 +24,8 @@ Paths that only depend on the repository layout (app root, project dir, dbt, Pos
 |                | DAGSTER_INIT_PRELOAD            | dagster,dagster_dbt,dbt.cli.main,   |
 |                |                                 | dbt.adapters.postgres,airbyte       |
 |                | DAGSTER_INIT_WARM_RUNS          | true (fork mode: runs forked warm)  |
+| webserver and  | DAGSTER_GRPC_WATCH_SECONDS      | 10 (Dagster's own: 1)               |
+| daemon         |                                 |                                     |
 | local platform | DAGSTER_WEBSERVER_HOST          | 127.0.0.1                           |
 |                | DAGSTER_WEBSERVER_PORT          | 3030                                |
 | local postgres | POSTGRES_HOST                   | unset: run a private cluster        |
@@ -110,6 +112,12 @@ class SupervisorSettings(_Area):
         return [] if names == ["none"] else names
 
 
+class GrpcWatchSettings(_Area):
+    """How often the webserver and daemon poll each code server (runtime/grpc_watch.py)."""
+
+    interval: Seconds = Field(10.0, alias="DAGSTER_GRPC_WATCH_SECONDS")
+
+
 class LocalPlatformSettings(_Area):
     """Local mode's webserver address."""
 
@@ -167,6 +175,10 @@ def paths() -> PathSettings:
 
 def supervisor() -> SupervisorSettings:
     return _read(SupervisorSettings)
+
+
+def grpc_watch() -> GrpcWatchSettings:
+    return _read(GrpcWatchSettings)
 
 
 def local_platform() -> LocalPlatformSettings:
