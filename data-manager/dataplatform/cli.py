@@ -29,11 +29,25 @@ import click
 from dataplatform.lifecycle.errors import LifecycleError
 from dataplatform.runtime.dagster_init.cli import command as dagster_init_command
 
+# When no platform runs (a running one is told by `connector add`/`remove` itself).
 RELOAD_HINT = (
     "restart the platform so its code servers, webserver and daemon read the new "
     "code-locations.json: `bash platform/stop.sh && bash platform/start.sh` locally, or "
     "`docker compose up -d --build data-manager` and restart the webserver and daemon"
 )
+
+
+def _serve_live(present: list[str], absent: list[str], hint: str) -> None:
+    """Have a running platform pick up the change (dataplatform.lifecycle.live), or say how."""
+    from dataplatform.lifecycle.live import apply_live
+
+    change = apply_live(present, absent)
+    if change is None:
+        click.echo(hint)
+        return
+    click.echo(change.describe())
+    if not change.ok:
+        sys.exit(1)
 
 
 def _fail(exc: LifecycleError) -> None:
@@ -93,8 +107,9 @@ def connector_add(
         _fail(exc)
     click.echo(
         f"added code location {name}: `from dagster_code.{name} import defs` loads and dbt "
-        f"parses the new models. Job: {plan.spec.job}.\nnext, to serve it: {RELOAD_HINT}"
+        f"parses the new models. Job: {plan.spec.job}."
     )
+    _serve_live(present=[name], absent=[], hint=f"next, to serve it: {RELOAD_HINT}")
 
 
 @connector.command("remove")
@@ -122,7 +137,8 @@ def connector_remove(name: str, drop_data: bool, dry_run: bool) -> None:
         _fail(exc)
     if drop_data:
         click.echo(f"dropped: {', '.join(dropped) or 'nothing (no tables existed)'}")
-    click.echo(f"removed code location {name}.\nnext, to stop serving it: {RELOAD_HINT}")
+    click.echo(f"removed code location {name}.")
+    _serve_live(present=[], absent=[name], hint=f"next, to stop serving it: {RELOAD_HINT}")
 
 
 @connector.group("state")
