@@ -112,6 +112,14 @@ def apply_live(present: list[str], absent: list[str], timeout: float = 120.0) ->
     if state.get("workspace") and change.ok:
         change.ok &= _wait_daemon(state["workspace"], present, absent, timeout, change.lines)
     change.seconds = time.monotonic() - t0
+    if not url:
+        # A container: the webserver and daemon read their own copy of the workspace file.
+        change.lines.append(
+            f"live: dagster-init serves the change after {change.seconds:.1f}s; no local "
+            "webserver is recorded here (container mode), so restart the webserver and daemon "
+            "with the new platform/workspace.yaml to show it"
+        )
+        return change
     verb = "served" if change.ok else "NOT fully served"
     change.lines.append(f"live: the change is {verb} by the running platform after "
                         f"{change.seconds:.1f}s (no restart)")  # fmt: skip
