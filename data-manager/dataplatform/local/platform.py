@@ -377,10 +377,12 @@ def start(timeout: float = 240.0) -> dict:
 
     py = sys.executable
     init_pid = start_component("dagster-init", [py, "-m", "dataplatform.cli", "dagster-init"], env)
+    # Through dataplatform.runtime.dagster_webserver: the stock command, with the platform's
+    # code-server watch interval (runtime/grpc_watch.py).
     start_component(
         "dagster-webserver",
         [
-            _bin("dagster-webserver"),
+            py, "-m", "dataplatform.runtime.dagster_webserver",
             "-h", web.host,
             "-p", str(web.port),
             "-w", str(workspace),

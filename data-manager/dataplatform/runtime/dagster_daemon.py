@@ -16,6 +16,7 @@ running servers; their code is not reloaded, so no server is restarted. After ea
 locations it loaded go to <platform dir>/run/dagster-daemon.workspace.json, so `connector add`
 can wait until the daemon sees the new location rather than guess.
 
+Its per-location code-server watch runs at DAGSTER_GRPC_WATCH_SECONDS (runtime/grpc_watch.py).
 Everything else is the stock command (`dagster._daemon.cli.main`). Private Dagster API used:
 `DagsterDaemonController.check_workspace_freshness` and its `_workspace_process_context`, the
 module constant `THREAD_CHECK_INTERVAL`; `check_dagster_version` guards the release, and
@@ -111,6 +112,9 @@ def main(argv: list[str]) -> None:
 
     check_dagster_version()
     install_workspace_watch(workspace_files(argv))
+    from dataplatform.runtime import grpc_watch
+
+    grpc_watch.apply()  # its per-location code-server watch, as in the webserver
     sys.argv = ["dagster-daemon", *argv]
     daemon_main()
 

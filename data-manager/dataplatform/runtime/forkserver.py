@@ -183,7 +183,10 @@ def install_reload_hook(location: str, port: int, address: str) -> None:
             )
         except (OSError, ValueError) as exc:
             reply = {"ok": False, "error": f"cannot reach dagster-init: {exc}"}
-        if reply.get("ok"):
+        if reply.get("ok") and reply.get("kept"):
+            # A reloadWorkspace after a live change asks every server; this one stays as it is.
+            self._logger.info("Reload of %s: kept this server (%s)", location, reply["kept"])
+        elif reply.get("ok"):
             self._logger.info(
                 "Reload: pid %s now serves %s (%.1fs); this server stops listening",
                 reply.get("pid"),

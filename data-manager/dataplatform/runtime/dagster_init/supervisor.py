@@ -380,8 +380,8 @@ class Supervisor:
         if self.reconciler.holding_reloads:
             # The webserver's reloadWorkspace after a live add/remove asks every server to
             # reload; this one is unchanged, so it keeps its process (and its runs).
-            why = "kept: the workspace is re-read after a live change; this location is unchanged"
-            return request.answer(False, error=why)
+            why = "the workspace is re-read after a live change; this location is unchanged"
+            return request.answer(True, kept=why)
         try:
             replacement = self._launch(srv.location)
         except LaunchError as exc:
