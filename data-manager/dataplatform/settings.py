@@ -28,6 +28,11 @@ Paths that only depend on the repository layout (app root, project dir, dbt, Pos
 | daemon         |                                 |                                     |
 | local platform | DAGSTER_WEBSERVER_HOST          | 127.0.0.1                           |
 |                | DAGSTER_WEBSERVER_PORT          | 3030                                |
+| container      | DATAPLATFORM_SHARED_WORKSPACE   | unset: none; compose sets           |
+| workspace      |                                 | /app/.project/shared/workspace.yaml |
+|                | DAGSTER_WEBSERVER_URL           | http://<DAGSTER_WEBSERVER_HOST>:    |
+|                |                                 | <DAGSTER_WEBSERVER_PORT>; compose   |
+|                |                                 | sets http://dagster-webserver:3030  |
 | local postgres | POSTGRES_HOST                   | unset: run a private cluster        |
 |                | POSTGRES_DB                     | dataplatform                        |
 |                | LOCAL_PG_PORT                   | 5433                                |
@@ -50,6 +55,7 @@ from pyairbyte import settings as project_settings
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 Seconds = Annotated[float, Field(gt=0)]
+WebUrl = Annotated[str, Field(pattern=r"^https?://[^/\s]+(/\S*)?$")]
 
 
 class SettingsError(ValueError):
@@ -125,6 +131,37 @@ class LocalPlatformSettings(_Area):
     webserver_port: Port = Field(3030, alias="DAGSTER_WEBSERVER_PORT")
 
 
+class SharedWorkspaceSettings(_Area):
+    """Container mode: the workspace dagster-init writes for a webserver and daemon elsewhere.
+
+    The webserver and daemon containers cannot see the data-manager's files, so dagster-init
+    writes their workspace (hosts from code-locations.json, e.g. data-manager) to a volume they
+    mount, at start and after each live change, then asks the webserver to re-read it.
+    """
+
+    shared_workspace: Path | None = Field(
+        None,
+        alias="DATAPLATFORM_SHARED_WORKSPACE",
+        examples=["/app/.project/shared/workspace.yaml"],
+    )
+    # Used only with a shared workspace: the local platform records its own in platform.json.
+    webserver_url: WebUrl | None = Field(
+        None, alias="DAGSTER_WEBSERVER_URL", examples=["http://dagster-webserver:3030"]
+    )
+
+    def resolved_shared_workspace(self) -> Path | None:
+        if self.shared_workspace is None:
+            return None
+        return self.shared_workspace.expanduser().resolve()
+
+    def resolved_webserver_url(self) -> str:
+        """The webserver whose reloadWorkspace the reconcile calls (without a trailing /)."""
+        if self.webserver_url is not None:
+            return self.webserver_url.rstrip("/")
+        local = local_platform()
+        return f"http://{local.webserver_host}:{local.webserver_port}"
+
+
 class LocalPostgresSettings(_Area):
     """Local mode's database: a configured server, or else a private cluster we run."""
 
@@ -161,10 +198,15 @@ def _explain(area: type[_Area], exc: ValidationError) -> str:
     for error in exc.errors():
         name = str(error["loc"][0]) if error["loc"] else "?"
         field = next((f for f in area.model_fields.values() if f.alias == name), None)
-        if field is None or field.default is None:
+        example = None if field is None else field.default
+        if example is None and field is not None and field.examples:
+            example = field.examples[0]
+        if example is None:
             fix = f"set {name} to a valid value, or unset it"
+        elif field.default is None:
+            fix = f"set e.g. {name}={example}, or unset it"
         else:
-            fix = f"set e.g. {name}={field.default}, or unset it for that default"
+            fix = f"set e.g. {name}={example}, or unset it for that default"
         lines.append(f"env {name}={error.get('input')!r}: {error['msg']}; fix: {fix}")
     return "\n".join(lines)
 
@@ -183,6 +225,10 @@ def grpc_watch() -> GrpcWatchSettings:
 
 def local_platform() -> LocalPlatformSettings:
     return _read(LocalPlatformSettings)
+
+
+def shared_workspace() -> SharedWorkspaceSettings:
+    return _read(SharedWorkspaceSettings)
 
 
 def local_postgres() -> LocalPostgresSettings:

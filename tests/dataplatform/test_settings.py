@@ -68,3 +68,26 @@ def test_bad_value_names_the_variable_and_the_fix(monkeypatch, name, value, read
     message = str(err.value)
     assert message.startswith(f"env {name}={value!r}: ")
     assert f"fix: set e.g. {fix}, or unset it" in message
+
+
+def test_shared_workspace_is_off_by_default_and_its_webserver_url_defaults_to_the_local_one(
+    monkeypatch, tmp_path
+):
+    for name in ("DATAPLATFORM_SHARED_WORKSPACE", "DAGSTER_WEBSERVER_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DAGSTER_WEBSERVER_PORT", "3999")
+    shared = settings.shared_workspace()
+    assert shared.resolved_shared_workspace() is None
+    assert shared.resolved_webserver_url() == "http://127.0.0.1:3999"
+    monkeypatch.setenv("DATAPLATFORM_SHARED_WORKSPACE", str(tmp_path / "ws.yaml"))
+    monkeypatch.setenv("DAGSTER_WEBSERVER_URL", "http://dagster-webserver:3030/")
+    shared = settings.shared_workspace()
+    assert shared.resolved_shared_workspace() == (tmp_path / "ws.yaml").resolve()
+    assert shared.resolved_webserver_url() == "http://dagster-webserver:3030"
+
+
+def test_a_webserver_url_without_scheme_is_refused_with_an_example(monkeypatch):
+    monkeypatch.setenv("DAGSTER_WEBSERVER_URL", "dagster-webserver:3030")
+    with pytest.raises(settings.SettingsError) as err:
+        settings.shared_workspace()
+    assert "fix: set e.g. DAGSTER_WEBSERVER_URL=http://dagster-webserver:3030" in str(err.value)

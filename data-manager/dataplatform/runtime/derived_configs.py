@@ -225,5 +225,12 @@ def expected_secret_example(connectors_dir: Path | None = None) -> str:
 def write_local_workspace(
     target: Path, locations: list[CodeLocation], ws: WorkspaceConfig, source: str
 ) -> Path:
-    _atomic_write(target, render_workspace(locations, ws, "local", source))
+    return write_workspace(target, locations, ws, source, "local")
+
+
+def write_workspace(
+    target: Path, locations: list[CodeLocation], ws: WorkspaceConfig, source: str, mode: str
+) -> Path:
+    """Atomically, so a webserver or daemon reading it never sees half a file."""
+    _atomic_write(target, render_workspace(locations, ws, mode, source))
     return target

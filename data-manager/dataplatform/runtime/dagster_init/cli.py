@@ -62,7 +62,10 @@ def serve(
     from dataplatform import settings
     from dataplatform.runtime.code_locations import CodeLocationsError
     from dataplatform.runtime.dagster_init.launchers import launcher_for
-    from dataplatform.runtime.dagster_init.reconcile import select_locations
+    from dataplatform.runtime.dagster_init.reconcile import (
+        select_locations,
+        write_shared_workspace,
+    )
     from dataplatform.runtime.dagster_init.supervisor import Supervisor, Timing
 
     configure_logging()
@@ -84,6 +87,15 @@ def serve(
         where = f" for host {host_filter}" if host_filter is not None else ""
         log.error("no enabled, valid code location%s in %s; nothing to serve", where, source)
         return 2
+    try:
+        # Before any server starts: the webserver and daemon containers wait for this one's
+        # health, then read the file; a volume kept from an older image has its entries.
+        shared = write_shared_workspace(source)
+    except (settings.SettingsError, OSError) as exc:
+        log.error("cannot write the shared workspace (DATAPLATFORM_SHARED_WORKSPACE): %s", exc)
+        return 2
+    if shared is not None:
+        log.info("shared workspace %s written for the webserver and daemon", shared)
     child_logs = (child_output or supervisor_settings.child_output) == "file"
     launcher = launcher_for(
         supervisor_settings.mode,

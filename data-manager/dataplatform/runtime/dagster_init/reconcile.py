@@ -19,9 +19,17 @@ new servers answer (or are reported), the webserver and daemon are told:
    platform therefore runs the daemon through dataplatform.runtime.dagster_daemon, which
    refreshes as soon as the workspace file changes and reports what it loaded.
 
-Without platform.json (a container, or a bare supervisor) steps 1-2 are skipped: the servers
-are reconciled, and the status file says so. Progress and the outcome are in the status file's
-`reconcile` section (`read_at` lets a caller tell a reconcile it asked for from an older one).
+In container mode (no platform.json; DATAPLATFORM_SHARED_WORKSPACE set, as compose does) the
+same steps run from inside the data-manager container: step 1 writes the shared workspace (hosts
+from code-locations.json, e.g. data-manager, as in the committed platform/workspace.yaml) on the
+volume the webserver and daemon containers read it from, and step 2 calls reloadWorkspace on
+DAGSTER_WEBSERVER_URL (compose: http://dagster-webserver:3030). dagster-init also writes that
+file when it starts (`write_shared_workspace`), so a fresh volume, or one left by an image with
+another code-locations.json, holds this image's entries before the webserver and daemon start.
+
+With neither (a bare supervisor) steps 1-2 are skipped: the servers are reconciled, and the
+status file says so. Progress and the outcome are in the status file's `reconcile` section
+(`read_at` lets a caller tell a reconcile it asked for from an older one).
 """
 
 from __future__ import annotations
@@ -106,26 +114,59 @@ def plan(current: dict[str, CodeLocation], wanted: list[CodeLocation]) -> Plan:
     return out
 
 
-def refresh_local_workspace(source: Path) -> str:
-    """Regenerate the local platform's workspace and have its webserver re-read it.
+def _enabled_entries(source: Path):
+    # Every enabled entry, as `platform start` writes it (modules are dagster-init's to check);
+    # with a host filter too, since the workspace lists every entry at its host.
+    locations, _ = read_code_locations(source, check_modules=False)
+    return [loc for loc in locations if loc.enabled], workspace_config(load_document(source))
 
-    Returns what was done, for the log; '' when no local platform (platform.json) is there.
+
+def write_shared_workspace(source: Path) -> Path | None:
+    """Container mode: write the webserver's and daemon's workspace; None when not configured.
+
+    Raises SettingsError for a bad DATAPLATFORM_SHARED_WORKSPACE, OSError when it cannot be
+    written, CodeLocationsError when the file cannot be read.
     """
-    from dataplatform.runtime.dagster_graphql import DagsterGraphQL
-    from dataplatform.runtime.derived_configs import _source_label, write_local_workspace
+    from dataplatform import settings
+    from dataplatform.runtime.derived_configs import _source_label, write_workspace
 
+    target = settings.shared_workspace().resolved_shared_workspace()
+    if target is None:
+        return None
+    enabled, ws = _enabled_entries(source)
+    return write_workspace(target, enabled, ws, _source_label(source), "container")
+
+
+def _local_platform() -> tuple[str, str] | None:
+    """(workspace, webserver url) of the local platform, from its platform.json."""
     try:
         state = json.loads((paths.run_dir() / "platform.json").read_text())
     except (FileNotFoundError, json.JSONDecodeError):
-        return ""
+        return None
     workspace, url = state.get("workspace"), state.get("webserver", {}).get("url")
-    if not workspace or not url:
-        return ""
-    # Every enabled entry, as `platform start` writes it (modules are dagster-init's to check).
-    locations, _ = read_code_locations(source, check_modules=False)
-    enabled = [loc for loc in locations if loc.enabled]
-    ws = workspace_config(load_document(source))
-    write_local_workspace(Path(workspace), enabled, ws, _source_label(source))
+    return (workspace, url) if workspace and url else None
+
+
+def refresh_workspace(source: Path) -> str:
+    """Regenerate the workspace the webserver and daemon read and have the webserver re-read it.
+
+    The local platform's (platform.json) if there is one, else the shared one of container
+    mode. Returns what was done, for the log; '' when there is neither.
+    """
+    from dataplatform import settings
+    from dataplatform.runtime.dagster_graphql import DagsterGraphQL
+    from dataplatform.runtime.derived_configs import _source_label, write_local_workspace
+
+    local = _local_platform()
+    if local is not None:
+        workspace, url = local
+        enabled, ws = _enabled_entries(source)
+        write_local_workspace(Path(workspace), enabled, ws, _source_label(source))
+    else:
+        written = write_shared_workspace(source)
+        if written is None:
+            return ""
+        workspace, url = str(written), settings.shared_workspace().resolved_webserver_url()
     names = DagsterGraphQL(url, timeout=120).reload_workspace()
     return f"workspace {workspace} rewritten; webserver {url} reloaded it ({len(names)} locations)"
 
@@ -207,7 +248,7 @@ class Reconciler:
 
     def _tell_webserver(self) -> None:
         try:
-            self._thread_result = {"workspace": refresh_local_workspace(self.sup.source)}
+            self._thread_result = {"workspace": refresh_workspace(self.sup.source)}
         except Exception as exc:  # reported in the status; the servers are reconciled anyway
             self._thread_result = {"error": f"reloading the webserver's workspace failed: {exc}"}
 
