@@ -33,7 +33,8 @@ from dataplatform.runtime.dagster_init.cli import command as dagster_init_comman
 RELOAD_HINT = (
     "restart the platform so its code servers, webserver and daemon read the new "
     "code-locations.json: `bash platform/stop.sh && bash platform/start.sh` locally, or "
-    "`docker compose up -d --build data-manager` and restart the webserver and daemon"
+    "`docker compose up -d --build` (all three platform services run the rebuilt image); "
+    "`docker compose exec data-manager dataplatform connector ...` serves a change live"
 )
 
 

@@ -11,8 +11,12 @@ command returns:
   queued run of the new job is dequeued, and its schedules and sensors are evaluated.
 
 With no dagster-init running, nothing happens here: the next `platform start` serves the change.
-In a container (no platform.json) only dagster-init's part runs; the webserver and daemon
-containers read their own workspace file.
+
+In container mode (`docker compose exec data-manager dataplatform connector add ...`) there is
+no platform.json; DATAPLATFORM_SHARED_WORKSPACE names the workspace dagster-init rewrites on the
+volume the webserver and daemon containers read, and the same waits apply: the webserver at
+DAGSTER_WEBSERVER_URL, and the daemon's report, which it writes on that volume too
+(paths.shared_daemon_dir).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from dataplatform.runtime import paths, processes
 
@@ -105,21 +110,24 @@ def apply_live(present: list[str], absent: list[str], timeout: float = 120.0) ->
     if result.get("error"):
         change.ok = False
         change.lines.append(f"live: {result['error']}")
-    state = _json(paths.run_dir() / "platform.json")
-    url = state.get("webserver", {}).get("url")
-    if url and change.ok:
-        change.ok &= _wait_webserver(url, present, absent, timeout, change.lines)
-    if state.get("workspace") and change.ok:
-        change.ok &= _wait_daemon(state["workspace"], present, absent, timeout, change.lines)
-    change.seconds = time.monotonic() - t0
-    if not url:
-        # A container: the webserver and daemon read their own copy of the workspace file.
+    side = _webserver_and_daemon()
+    if side is None:
+        change.seconds = time.monotonic() - t0
         change.lines.append(
-            f"live: dagster-init serves the change after {change.seconds:.1f}s; no local "
-            "webserver is recorded here (container mode), so restart the webserver and daemon "
-            "with the new platform/workspace.yaml to show it"
+            f"live: dagster-init serves the change after {change.seconds:.1f}s; no webserver is "
+            "known here (no local platform, DATAPLATFORM_SHARED_WORKSPACE unset), so the "
+            "webserver and daemon show it once they read the new workspace"
         )
         return change
+    url, workspace, report, daemon_running = side
+    if change.ok:
+        change.ok &= _wait_webserver(url, present, absent, timeout, change.lines)
+    if change.ok and daemon_running:
+        change.ok &= _wait_daemon(workspace, report, present, absent, timeout, change.lines)
+    elif change.ok:
+        change.lines.append(f"live: no daemon runs (no report at {report}); it reads the new "
+                            "workspace when it starts")  # fmt: skip
+    change.seconds = time.monotonic() - t0
     verb = "served" if change.ok else "NOT fully served"
     change.lines.append(f"live: the change is {verb} by the running platform after "
                         f"{change.seconds:.1f}s (no restart)")  # fmt: skip
@@ -129,6 +137,30 @@ def apply_live(present: list[str], absent: list[str], timeout: float = 120.0) ->
             "(dagster-init) or a restart serves them"
         )
     return change
+
+
+def _webserver_and_daemon() -> tuple[str, Path, Path, bool] | None:
+    """(webserver url, workspace file, daemon report, whether a daemon runs) to wait on.
+
+    The local platform's, from platform.json; else container mode's, from the settings; else
+    None (a bare dagster-init).
+    """
+    from dataplatform import settings
+    from dataplatform.runtime.dagster_daemon import report_file
+
+    state = _json(paths.run_dir() / "platform.json")
+    url, workspace = state.get("webserver", {}).get("url"), state.get("workspace")
+    if url and workspace:
+        from dataplatform.local.platform import live_pid
+
+        return url, Path(workspace), report_file(), bool(live_pid("dagster-daemon"))
+    shared = settings.shared_workspace()
+    workspace = shared.resolved_shared_workspace()
+    if workspace is None:
+        return None
+    report = paths.shared_daemon_dir(workspace) / "run" / report_file().name
+    # Another container's pid cannot be checked; a running daemon reports on its first look.
+    return shared.resolved_webserver_url(), workspace, report, report.exists()
 
 
 def _wait_webserver(url: str, present, absent, timeout: float, lines: list[str]) -> bool:
@@ -155,28 +187,24 @@ def _wait_webserver(url: str, present, absent, timeout: float, lines: list[str])
     return True
 
 
-def _wait_daemon(workspace: str, present, absent, timeout: float, lines: list[str]) -> bool:
-    from pathlib import Path
+def _wait_daemon(workspace: Path, report: Path, present, absent, timeout: float,
+                 lines: list[str]) -> bool:  # fmt: skip
+    from dataplatform.runtime.dagster_daemon import workspace_digest
 
-    from dataplatform.local.platform import live_pid
-    from dataplatform.runtime.dagster_daemon import report_file, workspace_digest
-
-    if not live_pid("dagster-daemon"):
-        return True  # nothing to tell; the daemon reads the new workspace when it starts
-    digest = workspace_digest([Path(workspace)])
+    digest = workspace_digest([workspace])
 
     def seen() -> bool:
-        report = _json(report_file())
-        names = report.get("locations", {})
+        loaded = _json(report)
+        names = loaded.get("locations", {})
         return (
-            report.get("workspace_sha256") == digest
+            loaded.get("workspace_sha256") == digest
             and all(names.get(n) == "loaded" for n in present)
             and not any(n in names for n in absent)
         )
 
     if not _wait(seen, timeout):
         lines.append(f"live: the daemon has not loaded the new workspace yet (see "
-                     f"{report_file()}); runs queued for it may fail until it does")  # fmt: skip
+                     f"{report}); runs queued for it may fail until it does")  # fmt: skip
         return False
     lines.append("live: the daemon loaded the new workspace")
     return True
