@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import shlex
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -77,14 +79,94 @@ def test_workspace_points_at_the_data_manager_service(compose):
         s.get("hostname") for s in compose["services"].values() if s.get("hostname")
     }
     assert {s["host"] for s in servers} <= names
-    for service in ("dagster-webserver", "dagster-daemon"):
-        assert "platform/workspace.yaml" in compose["services"][service]["command"]
 
 
 def test_webserver_on_3030(compose):
     web = compose["services"]["dagster-webserver"]
     assert web["ports"] == ["127.0.0.1:3030:3030"]
-    assert web["command"][:5] == ["dagster-webserver", "-h", "0.0.0.0", "-p", "3030"]
+    assert web["command"][:7] == [
+        "python", "-m", "dataplatform.runtime.dagster_webserver", "-h", "0.0.0.0", "-p", "3030",
+    ]  # fmt: skip
+
+
+def _mount(service: dict, target: str) -> tuple[str, str]:
+    """(volume, mode) of the service's volume mounted at `target`."""
+    for volume in service.get("volumes", []):
+        source, _, rest = volume.partition(":")
+        path, _, mode = rest.partition(":")
+        if path == target:
+            return source, mode or "rw"
+    raise AssertionError(f"nothing mounted at {target}: {service.get('volumes')}")
+
+
+def test_webserver_and_daemon_read_the_workspace_dagster_init_writes_on_a_shared_volume(compose):
+    services = compose["services"]
+    env = services["data-manager"]["environment"]
+    shared = PurePosixPath(env["DATAPLATFORM_SHARED_WORKSPACE"])
+    assert shared.is_absolute() and shared.name == "workspace.yaml"
+    commands = {
+        "dagster-webserver": ["python", "-m", "dataplatform.runtime.dagster_webserver"],
+        "dagster-daemon": ["python", "-m", "dataplatform.runtime.dagster_daemon", "run"],
+    }
+    for name, prefix in commands.items():
+        command = services[name]["command"]
+        assert command[: len(prefix)] == prefix, command
+        assert command[command.index("-w") + 1] == str(shared), command
+        assert "platform/workspace.yaml" not in command  # the image's copy never changes
+    # One named volume at the file's directory in all three: data-manager and the daemon write
+    # (workspace, daemon report), the webserver only reads.
+    mounts = {name: _mount(services[name], str(shared.parent)) for name in
+              ("data-manager", "dagster-webserver", "dagster-daemon")}  # fmt: skip
+    assert {volume for volume, _ in mounts.values()} == {"workspace"}
+    assert "workspace" in compose["volumes"]
+    assert {name: mode for name, (_, mode) in mounts.items()} == {
+        "data-manager": "rw", "dagster-webserver": "ro", "dagster-daemon": "rw",
+    }  # fmt: skip
+    # reconcile's reloadWorkspace goes to the webserver service on its port.
+    url = urlsplit(env["DAGSTER_WEBSERVER_URL"])
+    assert (url.scheme, url.hostname, url.port) == ("http", "dagster-webserver", 3030)
+    assert url.hostname in services
+
+
+def test_the_daemon_reports_where_connector_add_in_data_manager_looks(compose):
+    from dataplatform.runtime import paths
+
+    services = compose["services"]
+    shared = Path(services["data-manager"]["environment"]["DATAPLATFORM_SHARED_WORKSPACE"])
+    daemon_dir = services["dagster-daemon"]["environment"]["DATAPLATFORM_PLATFORM_DIR"]
+    assert Path(daemon_dir) == paths.shared_daemon_dir(shared)
+    assert Path(daemon_dir).is_relative_to(shared.parent)  # on the shared volume
+
+
+def test_compose_settings_are_valid_settings(compose, monkeypatch):
+    from dataplatform import settings as platform_settings
+
+    env = compose["services"]["data-manager"]["environment"]
+    for name in ("DATAPLATFORM_SHARED_WORKSPACE", "DAGSTER_WEBSERVER_URL"):
+        monkeypatch.setenv(name, env[name])
+    shared = platform_settings.shared_workspace()
+    assert shared.resolved_webserver_url() == "http://dagster-webserver:3030"
+    assert str(shared.resolved_shared_workspace()) == env["DATAPLATFORM_SHARED_WORKSPACE"]
+
+
+def test_the_image_has_the_shared_volume_mount_point_and_what_connector_add_rewrites(
+    compose, dockerfile
+):
+    # A new named volume takes the owner of the image's directory: created as `app`, after USER.
+    shared = PurePosixPath(compose["services"]["data-manager"]["environment"][
+        "DATAPLATFORM_SHARED_WORKSPACE"]).parent  # fmt: skip
+    user_line = dockerfile.index("USER app")
+    mkdirs = [ln for ln in dockerfile[user_line:] if ln.startswith("RUN ") and "mkdir -p" in ln]
+    assert any(f"{shared}/dagster-daemon" in ln for ln in mkdirs), mkdirs
+    # `docker compose exec data-manager dataplatform connector add` rewrites the derived files.
+    from dataplatform.runtime.derived_configs import committed_files
+
+    copied = copied_paths(dockerfile)
+    files = committed_files(ROOT)
+    for path in (files.workspace, files.compose, files.dockerfile, files.helm_values,
+                 files.instance_config):  # fmt: skip
+        relative = path.relative_to(ROOT)
+        assert str(relative) in copied or str(relative.parts[0]) in copied, relative
 
 
 def test_every_dagster_yaml_setting_is_provided_to_every_dagster_process(compose):
