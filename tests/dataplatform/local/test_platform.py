@@ -261,17 +261,90 @@ def test_materialize_all_clicked_in_the_ui_succeeds(platform, pg_conn, tmp_path)
     (run_id,) = new
     client = DagsterGraphQL(platform.url)
     run = client.run(run_id)
-    assert {s["stepKey"] for s in run["stepStats"]} <= {
+    # The sync, the transform, and the freshness check (from the YAML's freshness:) on the
+    # cache table, whose step key Dagster names by a hash of the checked assets.
+    assert {_freshness_step(s["stepKey"]) for s in run["stepStats"]} <= {
         "sync_sample_connector",
         "transform_sample_product_data",
+        "freshness_check",
     }
     deadline = time.monotonic() + 600
     while (status := client.run(run_id)["status"]) not in ("SUCCESS", "FAILURE", "CANCELED"):
         assert time.monotonic() < deadline, f"run {run_id} still {status}"
         time.sleep(1)
     assert status == "SUCCESS", f"{platform.url}/runs/{run_id}"
-    steps = {s["stepKey"]: s["status"] for s in client.run(run_id)["stepStats"]}
-    assert steps == {"sync_sample_connector": "SUCCESS", "transform_sample_product_data": "SUCCESS"}
+    steps = {_freshness_step(s["stepKey"]): s["status"] for s in client.run(run_id)["stepStats"]}
+    assert steps == {
+        "sync_sample_connector": "SUCCESS",
+        "transform_sample_product_data": "SUCCESS",
+        "freshness_check": "SUCCESS",
+    }
+
+
+def _freshness_step(step_key: str) -> str:
+    return "freshness_check" if step_key.startswith("freshness_check_") else step_key
+
+
+# The schedules the sample connector YAMLs declare (`schedule:`), each STOPPED until turned on.
+SCHEDULES = {
+    "airbyte_sync_pipeline_schedule": ("airbyte_sync", "0 */6 * * *"),
+    "sample_product_sync_pipeline_schedule": ("sample_product_sync", "0 6 * * *"),
+}
+SCHEDULES_QUERY = """
+query Schedules($selector: RepositorySelector!) {
+  schedulesOrError(repositorySelector: $selector) {
+    ... on Schedules { results { name cronSchedule executionTimezone scheduleState { status } } }
+  }
+  sensorsOrError(repositorySelector: $selector) {
+    ... on Sensors { results { name sensorState { status } } }
+  }
+}
+"""
+
+
+def test_the_sample_schedules_and_freshness_sensors_are_stopped_over_graphql(platform):
+    client = DagsterGraphQL(platform.url)
+    for name, (location, cron) in SCHEDULES.items():
+        selector = {"repositoryLocationName": location, "repositoryName": "__repository__"}
+        data = client.query(SCHEDULES_QUERY, {"selector": selector})
+        schedules = data["schedulesOrError"]["results"]
+        assert [
+            (s["name"], s["cronSchedule"], s["executionTimezone"], s["scheduleState"]["status"])
+            for s in schedules
+        ] == [(name, cron, "UTC", "STOPPED")]
+        sensors = data["sensorsOrError"]["results"]
+        assert [(s["name"], s["sensorState"]["status"]) for s in sensors] == [
+            (f"{location}_freshness_checks", "STOPPED")
+        ]
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(
+    not chromium_path(), reason="chromium not installed (apt-get install -y chromium)"
+)
+def test_the_automation_page_lists_the_sample_schedules(platform, tmp_path):
+    with HeadlessChromium(tmp_path / "chromium-profile") as browser:
+        page = browser.new_page()
+        page.navigate(f"{platform.url}/automation")
+        # Each row shows its name, then what it is: the cron in words, in the YAML's time zone.
+        text = page.wait_for_text(
+            [
+                r"sample_product_sync_pipeline_schedule\nScheduled At 06:00 AM UTC",
+                r"airbyte_sync_pipeline_schedule\nScheduled At 0 minutes past the hour, every 6 "
+                r"hours",
+                r"sample_product_sync_freshness_checks\nStandard sensor",
+                r"airbyte_sync_freshness_checks\nStandard sensor",
+            ],
+            timeout=90,
+        )
+        assert "Something went wrong" not in text
+        # Every switch on the page is off: nothing the YAMLs declare starts on its own.
+        switches = page.evaluate(
+            "[...document.querySelectorAll('input[type=checkbox]')].map(e => e.checked)"
+        )
+        assert switches and not any(switches), switches
+        page.screenshot(settings.project_dir() / "screenshots" / "automation.png")
+        page.close()
 
 
 def test_stop_stops_everything_by_pid_and_keeps_the_data(platform, pg_conn):
