@@ -120,7 +120,7 @@ def section_alone(port: int) -> dict:
         time.sleep(0.05)
     parent_mem = processes.memory_mb(fork.parent_pid)
     print(f"   fork server (once per platform): ready in {fork.ready_info['seconds']:.1f} s "
-          f"(pre-loads dagster, dagster_dbt, airbyte), RSS {parent_mem['rss']:.0f} MB, "
+          f"(pre-loads {', '.join(preload)}), RSS {parent_mem['rss']:.0f} MB, "
           f"{fork.ready_info['threads']} thread")  # fmt: skip
     plain = ProcessLauncher(child_logs=True)
     results = {}

@@ -211,7 +211,7 @@ def test_every_location_is_a_fork_served_and_loaded(supervised):
 
 def test_a_run_forks_from_its_code_servers_warm_process(supervised):
     """The run worker is a fork of the run forkserver, itself a fork of the code server taken
-    once the location was loaded: the worker imports neither dagster nor the location's code."""
+    before Dagster's server started: the worker does not start a fresh interpreter."""
     server = supervised.location("editable")["pid"]
     started = time.monotonic()
     run = supervised.graphql.launch_run("editable", "where_job")
@@ -222,8 +222,10 @@ def test_a_run_forks_from_its_code_servers_warm_process(supervised):
     run_forkserver = psutil.Process(seen["ppid"])
     assert run_forkserver.ppid() == server
     assert run_forkserver.cmdline() == psutil.Process(server).cmdline()
-    assert seen["imported_in"] == server  # loaded by the code server, inherited by the run
-    assert seen["pid"] != server
+    assert seen["imported_in"] == seen["pid"]  # the location's code: read by the run itself
+    assert "warm runs: run workers fork from pid" in (
+        supervised.platform_dir / "logs" / "code-server-editable.log"
+    ).read_text()
 
 
 def test_a_warm_run_can_be_terminated(supervised):
