@@ -223,9 +223,10 @@ def test_a_run_forks_from_its_code_servers_warm_process(supervised):
     assert run_forkserver.ppid() == server
     assert run_forkserver.cmdline() == psutil.Process(server).cmdline()
     assert seen["imported_in"] == seen["pid"]  # the location's code: read by the run itself
-    assert "warm runs: run workers fork from pid" in (
-        supervised.platform_dir / "logs" / "code-server-editable.log"
-    ).read_text()
+    assert (
+        "warm runs: run workers fork from pid"
+        in (supervised.platform_dir / "logs" / "code-server-editable.log").read_text()
+    )
 
 
 def test_a_warm_run_can_be_terminated(supervised):
