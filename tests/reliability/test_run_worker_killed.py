@@ -45,6 +45,18 @@ def _run_failure_message(pg, run_id: str) -> str:
         conn.close()
 
 
+def _launch_slow_sync(p) -> str:
+    """A run whose source answers after 20 s, returned once its sync is reading (STARTED)."""
+    p.api.delay_seconds = 20
+    requests_before = len(p.api.requests)
+    run_id = p.launch()
+    deadline = time.monotonic() + 120
+    while len(p.api.requests) == requests_before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert p.status(run_id) == "STARTED"
+    return run_id
+
+
 def test_run_whose_worker_dies_ends_failure_and_frees_the_connector(fault_platform, pg):
     p = fault_platform
     first = p.launch()
@@ -53,13 +65,7 @@ def test_run_whose_worker_dies_ends_failure_and_frees_the_connector(fault_platfo
     assert _cache_rows(pg) == PRODUCTS
 
     # A slow source, so the sync is still reading when its process group is killed.
-    p.api.delay_seconds = 20
-    requests_before = len(p.api.requests)
-    doomed = p.launch()
-    deadline = time.monotonic() + 120
-    while len(p.api.requests) == requests_before and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert p.status(doomed) == "STARTED"
+    doomed = _launch_slow_sync(p)
     # Queued behind the first: same connector, so the tag limit holds it back.
     waiting = p.launch()
     server = p.code_server_pid()
@@ -127,13 +133,7 @@ def test_a_warm_run_worker_killed_alone_ends_failure(fault_platform, pg):
     # The run killed above is retried by the daemon (run_retries); let that retry finish first.
     wait_until(lambda: _unfinished_runs(pg) == 0, 300, "the earlier runs to finish")
     server = p.code_server_pid()
-    p.api.delay_seconds = 20
-    requests_before = len(p.api.requests)
-    doomed = p.launch()
-    deadline = time.monotonic() + 120
-    while len(p.api.requests) == requests_before and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert p.status(doomed) == "STARTED"
+    doomed = _launch_slow_sync(p)
     worker = _worker_pid(pg, doomed)
     assert worker is not None
     run_forkserver = psutil.Process(worker).ppid()
