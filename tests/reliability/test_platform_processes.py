@@ -97,9 +97,14 @@ def test_a_killed_daemon_is_restarted_and_the_queued_runs_succeed(processes_plat
         what="daemon restarted",
     )
     restart_seconds = time.monotonic() - killed_at
-    log = (p.platform_dir / "logs" / "dagster-daemon.log").read_text()
+    daemon_log = p.platform_dir / "logs" / "dagster-daemon.log"
+    # The watchdog writes the pid file, then its log line: wait for the line.
+    log = wait_until(
+        lambda: f"restarted (pid {restarted})" in (text := daemon_log.read_text()) and text,
+        timeout=10,
+        what="the watchdog's restart line",
+    )
     assert f"[watchdog] dagster-daemon (pid {daemon} was killed by signal 9" in log
-    assert f"restarted (pid {restarted})" in log
 
     for run_id in runs:
         status, _ = p.wait_for_status(run_id, FINISHED, timeout=240)

@@ -45,15 +45,15 @@ def _run_failure_message(pg, run_id: str) -> str:
         conn.close()
 
 
-def _launch_slow_sync(p) -> str:
+def _launch_slow_sync(p, pg) -> str:
     """A run whose source answers after 20 s, returned once its sync is reading (STARTED)."""
+    # Alone on the connector: no earlier run (nor a daemon retry of one) holds its slot.
+    wait_until(lambda: _unfinished_runs(pg) == 0, 300, "the earlier runs to finish")
     p.api.delay_seconds = 20
     requests_before = len(p.api.requests)
     run_id = p.launch()
-    deadline = time.monotonic() + 120
-    while len(p.api.requests) == requests_before and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert p.status(run_id) == "STARTED"
+    wait_until(lambda: p.status(run_id) == "STARTED", 120, "the run to start")
+    wait_until(lambda: len(p.api.requests) > requests_before, 120, "its sync to read")
     return run_id
 
 
@@ -65,7 +65,7 @@ def test_run_whose_worker_dies_ends_failure_and_frees_the_connector(fault_platfo
     assert _cache_rows(pg) == PRODUCTS
 
     # A slow source, so the sync is still reading when its process group is killed.
-    doomed = _launch_slow_sync(p)
+    doomed = _launch_slow_sync(p, pg)
     # Queued behind the first: same connector, so the tag limit holds it back.
     waiting = p.launch()
     server = p.code_server_pid()
@@ -130,10 +130,8 @@ def test_a_warm_run_worker_killed_alone_ends_failure(fault_platform, pg):
     run ends FAILURE; the code server and its run forkserver keep serving the next run."""
     p = fault_platform
     p.wait_until_loaded()
-    # The run killed above is retried by the daemon (run_retries); let that retry finish first.
-    wait_until(lambda: _unfinished_runs(pg) == 0, 300, "the earlier runs to finish")
     server = p.code_server_pid()
-    doomed = _launch_slow_sync(p)
+    doomed = _launch_slow_sync(p, pg)
     worker = _worker_pid(pg, doomed)
     assert worker is not None
     run_forkserver = psutil.Process(worker).ppid()
