@@ -93,8 +93,8 @@ def _run_dbt_in_child(args: list[str], env: dict[str, str], cwd: Path, out_fd: i
         os.dup2(out_fd, 1)
         os.dup2(out_fd, 2)
         os.close(out_fd)
-        sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115 - lives until _exit
-        sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+        sys.stdout = open(1, "w", buffering=1, closefd=False)  # lives until _exit
+        sys.stderr = open(2, "w", buffering=1, closefd=False)
         signal.signal(signal.SIGINT, signal.default_int_handler)  # dbt stops on KeyboardInterrupt
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         os.environ.clear()

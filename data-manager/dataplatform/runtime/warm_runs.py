@@ -66,17 +66,15 @@ def interfaces_unchanged() -> str | None:
     return None
 
 
-def _threads() -> int:
-    return len(os.listdir("/proc/self/task")) if os.path.isdir("/proc/self/task") else 1
-
-
 def start_run_forkserver() -> int | None:
     """Fork the run forkserver from this (single-threaded) process; its pid, or None."""
     if _state["pid"] is not None:
         return _state["pid"]
-    if threading.active_count() != 1 or _threads() != 1:
-        print(f"warm runs: off, this process already has {_threads()} threads; runs are spawned",
-              file=sys.stderr)  # fmt: skip
+    from dataplatform.runtime.forkserver import os_threads
+
+    if threading.active_count() != 1 or os_threads() != 1:
+        print(f"warm runs: off, this process already has {os_threads()} threads; runs are "
+              "spawned", file=sys.stderr)  # fmt: skip
         return None
     # A socket in a private directory: whoever can connect can make it run any pickle.
     directory = tempfile.mkdtemp(prefix="dataplatform-runs-")
@@ -134,9 +132,8 @@ def install() -> bool:
 
     def init(self, *args, **kwargs):
         api_server_init(self, *args, **kwargs)
-        if _state["pid"] is not None:
-            self._mp_ctx = multiprocessing.get_context("forkserver")
-            print(f"warm runs: run workers fork from pid {_state['pid']}", file=sys.stderr)
+        self._mp_ctx = multiprocessing.get_context("forkserver")
+        print(f"warm runs: run workers fork from pid {_state['pid']}", file=sys.stderr)
 
     grpc_server.DagsterApiServer.__init__ = init
     return True

@@ -86,7 +86,7 @@ def supervised(tmp_path, request):
         "DAGSTER_GRPC_WATCH_SECONDS": str(request.param),
         "PYTHONPATH": os.pathsep.join([str(package_dir), os.environ.get("PYTHONPATH", "")]),
     }
-    log = open(tmp_path / "servers.log", "ab")  # noqa: SIM115 - closed below
+    log = open(tmp_path / "servers.log", "ab")  # closed below
     procs = {"server": _server(port, env, log)}
     web_port = ephemeral_port()
     procs["web"] = subprocess.Popen(
