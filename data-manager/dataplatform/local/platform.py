@@ -87,10 +87,7 @@ def read_state() -> dict:
 
 
 def _write_state(state: dict) -> None:
-    state_file().parent.mkdir(parents=True, exist_ok=True)
-    tmp = state_file().with_name(".platform.json.tmp")
-    tmp.write_text(json.dumps(state, indent=2) + "\n")
-    os.replace(tmp, state_file())
+    processes.write_atomic(state_file(), json.dumps(state, indent=2) + "\n")
 
 
 def pid_file(component: str) -> Path:

@@ -81,20 +81,13 @@ class Watchdog:
         self._stop = True
 
     def _write_status(self) -> None:
-        target = status_file(self.name)
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_text(
-            json.dumps(
-                {
-                    "watchdog_pid": os.getpid(),
-                    "pid": self.child.pid if self.child else None,
-                    "restarts": self.restarts,
-                    "last_exit": self.last_exit,
-                }
-            )
-            + "\n"
-        )
-        os.replace(tmp, target)
+        status = {
+            "watchdog_pid": os.getpid(),
+            "pid": self.child.pid if self.child else None,
+            "restarts": self.restarts,
+            "last_exit": self.last_exit,
+        }
+        processes.write_atomic(status_file(self.name), json.dumps(status) + "\n")
 
     def _start_child(self) -> float:
         self.child = processes.spawn(

@@ -72,11 +72,9 @@ def _write_report(controller, digest: str) -> None:
             for name, entry in entries.items()
         },
     }
-    target = report_file()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, target)
+    from dataplatform.runtime.processes import write_atomic
+
+    write_atomic(report_file(), json.dumps(report, indent=2, sort_keys=True) + "\n")
 
 
 def install_workspace_watch(files: list[Path]) -> None:

@@ -17,7 +17,6 @@ the doctor): add renders the derived files before the new connector YAML is on d
 from __future__ import annotations
 
 import difflib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from dataplatform.runtime.code_locations import (
     load_document,
     workspace_config,
 )
+from dataplatform.runtime.processes import write_atomic
 from pyairbyte import settings
 
 REGENERATE = "dataplatform configs write"
@@ -190,13 +190,6 @@ def drift(path: Path | None = None, files: DerivedFiles | None = None) -> dict[P
     return diffs
 
 
-def _atomic_write(path: Path, content: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(content)
-    os.replace(tmp, path)
-
-
 def write(path: Path | None = None, files: DerivedFiles | None = None) -> list[Path]:
     """Regenerate; returns the files that changed. All content is computed before any write."""
     locations, ws, source = _load(path)
@@ -207,7 +200,7 @@ def write(path: Path | None = None, files: DerivedFiles | None = None) -> list[P
     changed = []
     for target, content in contents.items():
         if not target.exists() or target.read_text() != content:
-            _atomic_write(target, content)
+            write_atomic(target, content)
             changed.append(target)
     return changed
 
@@ -232,5 +225,5 @@ def write_workspace(
     target: Path, locations: list[CodeLocation], ws: WorkspaceConfig, source: str, mode: str
 ) -> Path:
     """Atomically, so a webserver or daemon reading it never sees half a file."""
-    _atomic_write(target, render_workspace(locations, ws, mode, source))
+    write_atomic(target, render_workspace(locations, ws, mode, source))
     return target

@@ -19,11 +19,16 @@ from pathlib import Path
 import psutil
 
 
-def write_pid_file(path: Path, pid: int) -> None:
+def write_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` so that a reader sees the old file or the new one, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(f"{pid}\n")
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")  # writers in two processes
+    tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def write_pid_file(path: Path, pid: int) -> None:
+    write_atomic(path, f"{pid}\n")
 
 
 def read_live_pid(path: Path) -> int | None:

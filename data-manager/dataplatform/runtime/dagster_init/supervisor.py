@@ -527,11 +527,7 @@ class Supervisor:
         if text == self._last_status:
             return
         self._last_status = text
-        target = paths.supervisor_status_file()
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_text(text + "\n")
-        os.replace(tmp, target)
+        processes.write_atomic(paths.supervisor_status_file(), text + "\n")
 
     def _maybe_log_initial_round(self, now: float) -> None:
         if self._initial_round_logged:
