@@ -4,12 +4,12 @@ Two blocks of the connector YAML set it (validated in `connector_config`; both o
 
 ```yaml
 schema_change:               # how a cache table follows the source's schema
-  new_columns: evolve        # evolve (add the column) | freeze (fail, naming it) | discard (drop its values)
+  new_columns: evolve        # evolve (add it) | freeze (fail, naming it) | discard (drop values)
   type_changes: evolve       # evolve (widen, or a typed sibling column) | freeze | discard
   removed_columns: evolve    # evolve (keep the column, NULL from then on) | freeze
 bad_data:                    # records and values PostgreSQL cannot take as sent
   unparsable_records: dead_letter   # dead_letter (kept in the dead-letter table, counted) | fail
-  invalid_values: fail              # fail (naming stream, key, field, fix) | nullify (+ _airbyte_meta.changes)
+  invalid_values: fail              # fail (naming stream, key, field) | nullify (+ meta)
   null_keys: dead_letter            # dead_letter | fail
   count_mismatch: fail              # fail | warn: records emitted != landed + rejected
 ```
