@@ -40,17 +40,15 @@ CREATE TABLE IF NOT EXISTS {schema}.{map_table} (
     PRIMARY KEY (table_name, property, sql_type)
 )
 """
-# property -> its current column (the newest row), for one table
-READ_MAP_SQL = """
-SELECT DISTINCT ON (property) property, column_name, sql_type
-FROM {schema}.{map_table} WHERE table_name = %(table)s
-ORDER BY property, added_at DESC
+ROWS_SQL = """
+SELECT property, sql_type, column_name FROM {schema}.{map_table}
+WHERE table_name = %(table)s ORDER BY added_at, column_name
 """
-ALL_COLUMNS_SQL = "SELECT column_name FROM {schema}.{map_table} WHERE table_name = %(table)s"
 INSERT_MAP_SQL = """
 INSERT INTO {schema}.{map_table} (table_name, property, sql_type, column_name)
 VALUES (%(table)s, %(property)s, %(sql_type)s, %(column)s)
-ON CONFLICT (table_name, property, sql_type) DO UPDATE SET column_name = EXCLUDED.column_name
+ON CONFLICT (table_name, property, sql_type)
+DO UPDATE SET column_name = EXCLUDED.column_name, added_at = clock_timestamp()
 """
 
 
@@ -117,15 +115,22 @@ def map_sql(template: str, schema: str) -> str:
     return template.format(schema=_quote(schema), map_table=_quote(MAP_TABLE))
 
 
-def read_column_map(cursor, schema: str, table: str) -> dict[str, tuple[str, str]]:
-    """property -> (current column, its SQL type) stored for `schema.table`; {} when none.
+def read_column_rows(cursor, schema: str, table: str) -> list[tuple[str, str, str]]:
+    """Every (property, SQL type, column) stored for `schema.table`, oldest first; [] if none.
 
     `cursor` is any DBAPI cursor (psycopg2 or psycopg 3)."""
-    cursor.execute(
-        "SELECT to_regclass(%(name)s) IS NOT NULL",
-        {"name": f"{_quote(schema)}.{_quote(MAP_TABLE)}"},
-    )
+    name = f"{_quote(schema)}.{_quote(MAP_TABLE)}"
+    cursor.execute("SELECT to_regclass(%(name)s) IS NOT NULL", {"name": name})
     if not cursor.fetchone()[0]:
-        return {}
-    cursor.execute(map_sql(READ_MAP_SQL, schema), {"table": table})
-    return {prop: (column, sql_type) for prop, column, sql_type in cursor.fetchall()}
+        return []
+    cursor.execute(map_sql(ROWS_SQL, schema), {"table": table})
+    return [tuple(row) for row in cursor.fetchall()]
+
+
+def read_column_map(cursor, schema: str, table: str) -> dict[str, tuple[str, str]]:
+    """property -> (current column, its SQL type) stored for `schema.table`; {} when none.
+    The newest row of a property is its current column."""
+    return {
+        prop: (column, sql_type)
+        for prop, sql_type, column in read_column_rows(cursor, schema, table)
+    }

@@ -43,6 +43,7 @@ from pyairbyte.errors import (
 from pyairbyte.utils.airbyte_env import configure_airbyte_environment, connector_install_root
 from pyairbyte.utils.common_cache import DEFAULT_CACHE_SCHEMA, get_cache
 from pyairbyte.utils.connector_config import ConnectorConfig, get_connector_by_name
+from pyairbyte.utils.postgres_copy_cache.ledger import dead_letter_table, watch_source
 from pyairbyte.utils.sync_limits import SyncBudget, run_bounded
 from pyairbyte.utils.transient_errors import is_transient_error
 
@@ -293,6 +294,15 @@ def describe_error(exc: BaseException) -> str:
     return "\n".join(parts)
 
 
+def _is_lost_connection(error: BaseException) -> bool:
+    """An OperationalError without a server-side SQLSTATE (or one of class 08): the connection
+    went away. psycopg2 also files PostgreSQL's limits (54xxx) under OperationalError."""
+    if type(error).__name__ != "OperationalError":
+        return False
+    code = getattr(getattr(error, "orig", None) or error, "pgcode", None)
+    return code is None or code.startswith("08")
+
+
 def _database_hint(exc: BaseException, cache: PostgresCache | None) -> str:
     """A first line naming the cache database when the failure is a lost connection to it, so
     the user knows it was PostgreSQL, not the source, that went away."""
@@ -300,7 +310,7 @@ def _database_hint(exc: BaseException, cache: PostgresCache | None) -> str:
     while seen is not None and len(chain) < 10:
         chain.append(seen)
         seen = seen.__cause__ or seen.__context__
-    if not any(type(e).__name__ == "OperationalError" for e in chain):
+    if not any(_is_lost_connection(e) for e in chain):
         return ""
     if cache is not None:
         where = f"{cache.database} on {cache.host}:{cache.port}"
@@ -343,6 +353,8 @@ def _read(
     """Build, check and read the source into the cache (on sync_limits' worker thread)."""
     source = build_source(connector)
     _capture_connector_stderr(source, outcome["_stderr_log"])
+    budget.policy = getattr(connector, "data_policy", None)
+    watch_source(source, budget.ledger)  # lines counted, unparsable ones kept
     # Every message of discover, check and read passes the budget's checks.
     source._execute = budget.bounded_execute(source._execute)
     streams = _select_streams(source, connector, streams_to_sync)
@@ -352,13 +364,35 @@ def _read(
     outcome["cache_type"] = type(cache).__name__
     outcome["cache_schema"] = cache.schema_name
     log.info("reading %s streams %s into %s", connector.name, streams, cache.schema_name)
-    read_result = source.read(cache=cache)
-    counts = read_result._progress_tracker.stream_read_counts  # per-stream, this run only
-    outcome["result"] = {stream: int(counts.get(stream, 0)) for stream in streams}
+    source.read(cache=cache)
+    outcome["result"] = {stream: budget.stream_records.get(stream, 0) for stream in streams}
     outcome["tables"] = {
         stream: f"{cache.schema_name}.{cache.processor.get_sql_table_name(stream)}"
         for stream in streams
     }
+
+
+def _add_accounting(outcome: dict[str, Any], budget: SyncBudget, connector_name: str) -> None:
+    ledger = budget.ledger
+    accounting = {stream: counts.as_dict() for stream, counts in ledger.streams.items()}
+    outcome["accounting"] = accounting
+    outcome["records_rejected"] = sum(c["records_rejected"] for c in accounting.values())
+    outcome["dead_letter_table"] = (
+        f"{outcome.get('cache_schema')}.{dead_letter_table(connector_name)}"
+    )
+    for stream, counts in accounting.items():
+        log.info(
+            "stream %s: %d records emitted, %d landed, %d rejected (dead-letter table %s), "
+            "%d values changed, %d duplicate keys resolved%s",
+            stream or "(unknown)",
+            counts["records_emitted"],
+            counts["records_landed"],
+            counts["records_rejected"],
+            outcome["dead_letter_table"],
+            counts["values_changed"],
+            counts["duplicate_keys_resolved"],
+            "".join(f"; {change}" for change in counts["schema_changes"]),
+        )
 
 
 def sync_connector(
@@ -369,6 +403,7 @@ def sync_connector(
     max_seconds: float | None = None,
     max_records: int | None = None,
     progress: Callable[[str], None] | None = None,
+    run_id: str | None = None,
 ) -> dict[str, Any]:
     """Load the connector YAML, check the source, and read the streams into the cache.
 
@@ -394,9 +429,11 @@ def sync_connector(
     stderr_log = connector_stderr_log(connector_name)
     outcome["_stderr_log"] = stderr_log
     stderr_log.unlink(missing_ok=True)
+    budget = None
     try:
         connector = get_connector_by_name(connector_name)
         budget = _budget(connector_name, max_seconds, max_records, progress)
+        budget.ledger.run_id = run_id
         run_bounded(
             budget,
             lambda: _read(connector, streams_to_sync, cache, budget, outcome),
@@ -420,5 +457,7 @@ def sync_connector(
                 outcome["error"] += f"\nconnector stderr (last lines, {stderr_log}):\n{stderr_tail}"
             outcome["transient"] = is_transient_error(exc, outcome["error"])
     outcome.pop("_stderr_log", None)
+    if budget is not None:
+        _add_accounting(outcome, budget, connector_name)
     outcome["duration_seconds"] = round(time.monotonic() - started, 3)
     return outcome

@@ -82,6 +82,12 @@ class SyncBudget:
         self.staging_dirs: list[Path] = []
         self._lock = threading.Lock()
         self._children_before = _child_pids()
+        # Record accounting and the connector YAML's data policy, read by the cache's processor
+        # (ledger.py, data_policy.py); set by sync_connector.
+        from pyairbyte.utils.postgres_copy_cache.ledger import SyncLedger
+
+        self.ledger = SyncLedger(connector_name)
+        self.policy: Any = None
 
     # ---- the limits ----------------------------------------------------------------------------
 
@@ -133,6 +139,8 @@ class SyncBudget:
             try:
                 for message in messages:
                     self.check()
+                    if message.type is not Type.LOG:
+                        self.ledger.count_message(message)
                     if message.type is Type.RECORD:
                         self.records += 1
                         stream = message.record.stream

@@ -35,6 +35,8 @@ _DONE = None  # queue sentinel
 
 # (cursor positioned after the failed INSERT, the error) -> the exception to raise instead
 ExplainError = Callable[[Any, psycopg2.Error], Exception]
+# safe -> (DDL to run first, the INSERT ... SELECT from the stage table) for the next file
+Statements = Callable[[bool], tuple[list[str], str]]
 
 
 class BackgroundLoad:
@@ -45,11 +47,18 @@ class BackgroundLoad:
         *,
         connection: Any,  # a DBAPI connection from the cache's engine pool
         table_name: str,
-        create_table_sql: str,
-        insert_sql: str,
+        statements: Statements,
         explain_error: ExplainError,
+        nullify: bool = False,
+        before_commit: Callable[[Any, int], None] | None = None,
     ) -> None:
+        """`statements(safe)` gives each file's SQL (the loading table may gain columns during
+        the read); with `nullify`, a file whose fast INSERT fails is loaded again with the safe
+        one (bad values NULL, recorded in `_airbyte_meta`). `before_commit(cursor, rows)` runs
+        last, in the transaction, and may raise to roll everything back."""
         self.table_name = table_name
+        self.rows = 0
+        self._before_commit = before_commit
         self._connection = connection
         self._files: queue.SimpleQueue[Path | None] = queue.SimpleQueue()
         self._submitted: set[Path] = set()
@@ -58,7 +67,7 @@ class BackgroundLoad:
         self._aborting = False  # set by abort(): skip the files still queued
         self._thread = threading.Thread(
             target=self._run,
-            args=(create_table_sql, insert_sql, explain_error),
+            args=(statements, explain_error, nullify),
             name=f"pyairbyte-load-{table_name}",
             daemon=True,
         )
@@ -77,23 +86,31 @@ class BackgroundLoad:
                 self._submitted.add(path)
                 self._files.put(path)
 
-    def _run(self, create_table_sql: str, insert_sql: str, explain_error: ExplainError) -> None:
+    def _run(self, statements: Statements, explain_error: ExplainError, nullify: bool) -> None:
         try:
             cursor = self._connection.cursor()
             # Date-times without an offset are read as UTC, whatever the server's default.
             cursor.execute("SET LOCAL TimeZone = 'UTC'")
-            cursor.execute(create_table_sql)
             cursor.execute(f"CREATE TEMP TABLE {STAGE_TABLE} (line text) ON COMMIT DROP")
             while (path := self._files.get()) is not _DONE and not self._aborting:
                 with gzip.open(path, "rb") as staged_file:
                     cursor.copy_expert(_COPY_LINES_SQL, staged_file, size=_COPY_CHUNK_BYTES)
+                ddl, insert_sql = statements(False)
+                for statement in ddl:
+                    cursor.execute(statement)
                 cursor.execute("SAVEPOINT before_typed_insert")
                 try:
                     cursor.execute(insert_sql)
                 except psycopg2.Error as error:
                     cursor.execute("ROLLBACK TO SAVEPOINT before_typed_insert")
-                    self._error = explain_error(cursor, error)
-                    return
+                    if not nullify or error.pgcode == "22P05":  # U+0000: not a cast problem
+                        self._error = explain_error(cursor, error)
+                        return
+                    ddl, insert_sql = statements(True)
+                    for statement in ddl:
+                        cursor.execute(statement)
+                    cursor.execute(insert_sql)
+                self.rows += cursor.rowcount
                 cursor.execute(f"TRUNCATE {STAGE_TABLE}")
         except BaseException as error:  # any error, re-raised in the caller's thread
             self._error = error
@@ -112,6 +129,8 @@ class BackgroundLoad:
         try:
             if self._error is not None:
                 raise self._error
+            if self._before_commit is not None:
+                self._before_commit(self._connection.cursor(), self.rows)
             self._connection.commit()
         except BaseException:
             with suppress(Exception):

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 from airbyte.caches.postgres import PostgresCache
 from airbyte.shared.sql_processor import SqlProcessorBase
+from pydantic import PrivateAttr
 
+from pyairbyte.utils.data_policy import DataPolicy
 from pyairbyte.utils.postgres_copy_cache.declarative_state import enable_declarative_state
+from pyairbyte.utils.postgres_copy_cache.ledger import (
+    DEAD_LETTER_DDL,
+    DEAD_LETTER_INSERT,
+    SyncLedger,
+    dead_letter_table,
+)
 from pyairbyte.utils.postgres_copy_cache.processor import CopyPostgresSqlProcessor
 from pyairbyte.utils.postgres_copy_cache.version_guard import check_airbyte_version
 from pyairbyte.utils.sync_limits import staging_dir_for
@@ -21,6 +30,9 @@ if TYPE_CHECKING:
     from airbyte.strategies import WriteStrategy
 
 
+log = logging.getLogger(__name__)
+
+
 class CopyPostgresCache(PostgresCache):
     """Drop-in `PostgresCache` (same settings, tables, state and write strategies) that is lossless.
 
@@ -30,6 +42,21 @@ class CopyPostgresCache(PostgresCache):
     """
 
     _sql_processor_class: ClassVar[type[SqlProcessorBase]] = CopyPostgresSqlProcessor
+    _last_ledger: SyncLedger | None = PrivateAttr(default=None)
+    _data_policy: DataPolicy | None = PrivateAttr(default=None)
+
+    def use_data_policy(self, policy: DataPolicy) -> None:
+        """The policy for writes outside `sync_connector`, which takes the connector YAML's."""
+        self._data_policy = policy
+
+    @property
+    def data_policy(self) -> DataPolicy | None:
+        return self._data_policy
+
+    @property
+    def last_ledger(self) -> SyncLedger | None:
+        """The record accounting of the last write into this cache (see ledger.py)."""
+        return self._last_ledger
 
     def __init__(self, **data: Any) -> None:
         check_airbyte_version()
@@ -62,14 +89,55 @@ class CopyPostgresCache(PostgresCache):
         )
         staging_dir = staging_dir_for(self.cache_dir, self.name)
         processor.file_writer._cache_dir = staging_dir  # a private attribute of airbyte 0.71.3
+        self._last_ledger = processor.ledger
         try:
             processor.process_airbyte_messages(
                 messages=stdin,
                 write_strategy=write_strategy,
                 progress_tracker=progress_tracker,
             )
+            # Streams that staged nothing (every line rejected) are checked here.
+            for stream in processor.ledger.streams:
+                processor.check_accounting(stream)
         finally:
             processor.abort_background_loads()  # a no-op after success: all were finished
             if self.cleanup:  # PyAirbyte's own switch: `cleanup=False` keeps the staged files
                 shutil.rmtree(staging_dir, ignore_errors=True)
+            # Whatever happened to the sync, what was rejected is kept.
+            self.write_dead_letters(processor.ledger)
         progress_tracker.log_cache_processing_complete()
+
+    def write_dead_letters(self, ledger: SyncLedger) -> None:
+        """Append the sync's rejected records to `_dead_letter_<connector>` (one transaction)."""
+        with ledger.lock:
+            letters, ledger.dead_letters = ledger.dead_letters, []
+        if not letters:
+            return
+        table = f'"{self.schema_name}"."{dead_letter_table(ledger.connector_name or self.name)}"'
+        connection = self.get_sql_engine().raw_connection()
+        try:
+            cursor = connection.cursor()
+            cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema_name}"')
+            cursor.execute(DEAD_LETTER_DDL.format(table=table))
+            cursor.executemany(
+                DEAD_LETTER_INSERT.format(table=table),
+                [
+                    (ledger.run_id, letter.stream, _storable(letter.reason), _storable(letter.raw))
+                    for letter in letters
+                ],
+            )
+            connection.commit()
+        finally:
+            connection.close()
+        ledger.dead_lettered += len(letters)
+        log.warning(
+            "%d record(s) went to the dead-letter table %s.%s",
+            len(letters),
+            self.schema_name,
+            dead_letter_table(ledger.connector_name or self.name),
+        )
+
+
+def _storable(text: str) -> str:
+    """Text PostgreSQL takes: no U+0000, no lone surrogate (both kept as escapes)."""
+    return text.replace("\x00", "\\u0000").encode("utf-8", "backslashreplace").decode()

@@ -34,20 +34,43 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy
 from airbyte._processors.sql.postgres import PostgresSqlProcessor
-from airbyte._util.name_normalizers import LowerCaseNormalizer
-from airbyte.constants import AB_INTERNAL_COLUMNS
+from airbyte.constants import AB_INTERNAL_COLUMNS, AB_META_COLUMN
+from airbyte.strategies import WriteMethod, WriteStrategy
 from sqlalchemy import text
 
-from pyairbyte.utils.postgres_copy_cache.background_load import STAGE_TABLE, BackgroundLoad
-from pyairbyte.utils.postgres_copy_cache.load_errors import explain_load_error
+from pyairbyte.errors import CacheLoadError
+from pyairbyte.utils import column_names
+from pyairbyte.utils.data_policy import DISCARD, FAIL, FREEZE, NULLIFY, DataPolicy
+from pyairbyte.utils.postgres_copy_cache import load_sql
+from pyairbyte.utils.postgres_copy_cache.background_load import BackgroundLoad
+from pyairbyte.utils.postgres_copy_cache.ledger import SyncLedger
+from pyairbyte.utils.postgres_copy_cache.load_errors import (
+    display_type,
+    explain_load_error,
+    short_db_error,
+)
 from pyairbyte.utils.postgres_copy_cache.staging import FastJsonlWriter
-from pyairbyte.utils.postgres_copy_cache.types import LosslessPostgresTypeConverter, pg_type_sql
+from pyairbyte.utils.postgres_copy_cache.table_plan import (
+    JSONB,
+    LEGACY_TYPES,
+    TEXT,
+    PlannedColumn,
+    StreamPlan,
+    make_plan,
+)
+from pyairbyte.utils.postgres_copy_cache.types import (
+    LosslessPostgresTypeConverter,
+    canonical_type,
+    pg_type_sql,
+)
+from pyairbyte.utils.sync_limits import active_budget
 
 if TYPE_CHECKING:
     from airbyte._batch_handles import BatchHandle
@@ -64,10 +87,8 @@ _MAX_BACKGROUND_LOADS = 4
 _COLUMN_TYPES_SQL = """
 SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
 WHERE attrelid = to_regclass(:name) AND attnum > 0 AND NOT attisdropped
+ORDER BY attnum
 """
-
-# Column types the stock PostgresCache creates where this cache creates exact ones.
-_LOSSY_LEGACY_TYPES = {"json", "timestamp without time zone", "numeric(38,9)"}
 
 # True when nothing but PyAirbyte's own definition hangs off the table: no views (dbt staging
 # models) reading it, no indexes, triggers, rules, grants, constraints or comment. Only then may
@@ -103,8 +124,20 @@ class CopyPostgresSqlProcessor(PostgresSqlProcessor):
         super().__init__(**kwargs)
         # stream name -> its load, started when the stream's first staged file was closed
         self._background_loads: dict[str, BackgroundLoad] = {}
+        # The sync's counts and the connector YAML's policy (defaults outside sync_connector).
+        budget = active_budget()
+        self.ledger: SyncLedger = budget.ledger if budget is not None else SyncLedger()
+        self.policy: DataPolicy = (
+            (budget.policy if budget is not None else None)
+            or getattr(self.sql_config, "data_policy", None)
+            or DataPolicy()
+        )
+        self._plans: dict[str, StreamPlan] = {}
+        self._plans_lock = threading.Lock()
+        self._stream_keys: dict[str, list[str]] = {}
         if isinstance(self.file_writer, FastJsonlWriter):
             self.file_writer.on_batch_closed = self._load_in_background
+            self.file_writer.gate = self
         # A processor dropped after a failed read must not leave open transactions behind.
         weakref.finalize(self, _abort_all, self._background_loads)
 
@@ -116,9 +149,219 @@ class CopyPostgresSqlProcessor(PostgresSqlProcessor):
 
     def _column_definitions_sql(self, stream_name: str) -> str:
         return ",\n  ".join(
-            f"{self._quote_identifier(column)} {pg_type_sql(sql_type)}"
-            for column, sql_type in self._get_sql_column_definitions(stream_name).items()
+            f"{self._quote_identifier(c.name)} {c.sql_type}"
+            for c in self.stream_plan(stream_name).columns
         )
+
+    # ---- The stream's plan: column names, types and schema changes (table_plan.py) -------------
+
+    def stream_plan(self, stream_name: str) -> StreamPlan:
+        """Made once per stream, at its first record (or its load, if it has none)."""
+        plan = self._plans.get(stream_name)
+        if plan is None:
+            with self._plans_lock:
+                plan = self._plans.get(stream_name)
+                if plan is None:
+                    plan = self._make_plan(stream_name)
+                    self._plans[stream_name] = plan
+        return plan
+
+    def _make_plan(self, stream_name: str) -> StreamPlan:
+        table = self.get_sql_table_name(stream_name)
+        declared = {
+            prop: canonical_type(self.type_converter.to_sql_type(definition))
+            for prop, definition in self.catalog_provider.get_stream_properties(stream_name).items()
+        }
+        existing = self._existing_columns(table)
+        with self.get_sql_connection() as connection:
+            cursor = connection.connection.cursor()
+            stored_rows = column_names.read_column_rows(cursor, self.sql_config.schema_name, table)
+        plan = make_plan(
+            stream=stream_name,
+            table=table,
+            declared=declared,
+            existing=existing,
+            stored_rows=stored_rows,
+            platform={
+                name: canonical_type(sql_type)
+                for name, sql_type in self._get_sql_column_definitions(stream_name).items()
+                if name in AB_INTERNAL_COLUMNS
+            },
+            policy=self.policy.schema_change,
+            schema=self.sql_config.schema_name,
+            replace=self._write_method(stream_name) == WriteMethod.REPLACE,
+        )
+        plan.lock = threading.Lock()
+        self._warn_about_lossy_legacy_columns(table, existing, plan)
+        if existing:
+            self._apply_table_changes(plan, existing)
+        counts = self.ledger.stream(stream_name)
+        counts.schema_changes.extend(plan.changes)
+        for change in plan.changes:
+            log.warning("stream %s: schema change: %s", stream_name, change)
+        return plan
+
+    def process_airbyte_messages(self, messages: Any, write_strategy: Any, **kwargs: Any) -> None:
+        self._write_strategy = write_strategy  # a plan needs the write method (`stream_plan`)
+        super().process_airbyte_messages(messages, write_strategy=write_strategy, **kwargs)
+
+    def _write_method(self, stream_name: str) -> WriteMethod:
+        return self.catalog_provider.resolve_write_method(
+            stream_name=stream_name,
+            write_strategy=getattr(self, "_write_strategy", None) or WriteStrategy.AUTO,
+        )
+
+    def _declared_type(self, plan: StreamPlan, column: str) -> str:
+        prop = plan.column(column).prop
+        definition = self.catalog_provider.get_stream_properties(plan.stream)[prop]
+        return canonical_type(self.type_converter.to_sql_type(definition))
+
+    def _apply_table_changes(self, plan: StreamPlan, existing: dict[str, str]) -> None:
+        """Run the plan's DDL on the final table: new columns, widenings (lossless, so they may
+        commit before the load does). A widening that cannot be made becomes a sibling."""
+        final_table = self._fully_qualified(plan.table)
+        taken = set(existing) | {c.name for c in plan.columns}
+        for kind, column, sql_type in list(plan.ddl):
+            if kind != "widen":
+                continue
+            with self.get_sql_connection() as connection:
+                ok = alter_column_type(connection, final_table, column, sql_type, existing[column])
+            if not ok:
+                plan.use_sibling(column, existing[column], taken)
+        with self.get_sql_connection() as connection:
+            for kind, column, sql_type in plan.ddl:
+                if kind == "add" and column not in existing:
+                    connection.execute(
+                        text(
+                            f"ALTER TABLE {final_table} ADD COLUMN IF NOT EXISTS "
+                            f"{self._quote_identifier(column)} {sql_type}"
+                        )
+                    )
+
+    # ---- The staging writer's gate (staging.py): names, keys and values as sent ----------------
+
+    def column_for(self, stream_name: str, key: str) -> str | None:
+        """The column of `key` in the staged line (None: its values are discarded)."""
+        plan = self.stream_plan(stream_name)
+        if key in plan.column_of:
+            return plan.column_of[key]
+        # A property the schema does not declare: a jsonb column of its own (evolve), dropped
+        # (discard), or the sync fails (freeze).
+        policy = self.policy.schema_change.new_columns
+        where = f"stream '{stream_name}'"
+        with plan.lock:
+            if key in plan.column_of:
+                return plan.column_of[key]
+            if policy == FREEZE:
+                raise CacheLoadError(
+                    f"{where}: records carry the property {key!r}, which the stream's schema "
+                    "does not declare, and the connector YAML freezes new columns. Nothing was "
+                    "written for this stream. Fix: set schema_change.new_columns: evolve (it is "
+                    "then stored as jsonb), or declare it in the stream's schema."
+                )
+            if policy == DISCARD:
+                plan.column_of[key] = None
+                plan.changes.append(f"undeclared property {key!r} discarded")
+                return None
+            taken = {c.name for c in plan.columns} | set(plan.column_of.values()) - {None}
+            column = column_names.free_name(column_names.normalize(key), taken)
+            plan.columns.append(PlannedColumn(column, JSONB, key))
+            plan.column_of[key] = column
+            plan.map_rows.append((key, JSONB, column))
+            change = f"column {column} added (jsonb) for the undeclared property {key!r}"
+            plan.changes.append(change)
+            self.ledger.stream(stream_name).schema_changes.append(change)
+            log.warning("stream %s: schema change: %s", stream_name, change)
+        return column
+
+    def _primary_keys(self, stream_name: str) -> list[str]:
+        keys = self._stream_keys.get(stream_name)
+        if keys is None:
+            keys = self._stream_keys[stream_name] = list(
+                self.catalog_provider.get_primary_keys(stream_name)
+            )
+        return keys
+
+    def _record_key(self, stream_name: str, data: dict) -> str:
+        keys = self._primary_keys(stream_name)
+        if not keys:
+            return "(no primary key)"
+        return ", ".join(f"{key}={data.get(key)!r}" for key in keys)
+
+    def accept_keys(self, record_msg: Any) -> bool:
+        """False for a record with a null primary key: quarantined, or the sync fails."""
+        self.ledger.stream(record_msg.stream).emitted += 1
+        keys = self._primary_keys(record_msg.stream)
+        data = record_msg.data
+        if not keys or all(data.get(key) is not None for key in keys):
+            return True
+        null = [key for key in keys if data.get(key) is None]
+        reason = f"primary key {', '.join(null)} is null"
+        if self.policy.bad_data.null_keys == FAIL:
+            raise CacheLoadError(
+                f"stream '{record_msg.stream}': a record's {reason} "
+                f"({self._record_key(record_msg.stream, data)}). "
+                "A merge cannot place it, and appended again on every sync it would be "
+                "duplicated. Nothing was written for this stream. Fix: fix the source, or set "
+                "bad_data.null_keys: dead_letter to keep such records in the dead-letter table."
+            )
+        self.ledger.stream(record_msg.stream).quarantined += 1
+        self.ledger.dead_letter(
+            record_msg.stream, reason, record_msg.model_dump_json(exclude_none=True)
+        )
+        return False
+
+    def repair_values(self, record_msg: Any, record: dict) -> dict:
+        """A record with U+0000 in a string or a non-finite number: fail, or change the values
+        (NUL stripped, number nulled) and record each change in `_airbyte_meta.changes`."""
+        from pyairbyte.utils.postgres_copy_cache.staging import has_non_finite
+
+        stream = record_msg.stream
+        changes = []
+        for column, value in list(record.items()):
+            if column.startswith("_airbyte_") and column in AB_INTERNAL_COLUMNS:
+                continue
+            nul = _holds_nul(value)
+            non_finite = has_non_finite(value)
+            if not (nul or non_finite):
+                continue
+            plan = self.stream_plan(stream)
+            field = _property_of(plan, column)
+            where = f"field '{field}'"
+            if any(c.name == column for c in plan.columns):
+                where += f' (column "{column}", {display_type(plan.column(column).sql_type)})'
+            problem = (
+                "a string contains U+0000, which PostgreSQL text and jsonb cannot store"
+                if nul
+                else "the number is too large for the reader (it became infinity)"
+            )
+            if self.policy.bad_data.invalid_values != NULLIFY:
+                raise CacheLoadError(
+                    f"stream '{stream}', record {self._record_key(stream, record_msg.data)}, "
+                    f"{where}: {problem}. Nothing was written for this stream and its "
+                    "table is unchanged. Fix: correct the value at the source, or set "
+                    "bad_data.invalid_values: nullify in the connector YAML to "
+                    + ("strip the character" if nul else "store NULL")
+                    + " and record the change in _airbyte_meta.changes."
+                )
+            if nul:
+                record[column] = _strip_nul(value)
+                changes.append(
+                    {
+                        "field": field,
+                        "change": "TRUNCATED",
+                        "reason": "DESTINATION_SERIALIZATION_ERROR",
+                    }
+                )
+            if non_finite:
+                record[column] = _null_non_finite(record[column])
+                changes.append(
+                    {"field": field, "change": "NULLED", "reason": "SOURCE_SERIALIZATION_ERROR"}
+                )
+        meta = dict(record.get(AB_META_COLUMN) or {})
+        meta["changes"] = list(meta.get("changes", [])) + changes
+        record[AB_META_COLUMN] = meta
+        return record
 
     def _ensure_final_table_exists(
         self,
@@ -146,24 +389,20 @@ class CopyPostgresSqlProcessor(PostgresSqlProcessor):
             return dict(connection.execute(text(_COLUMN_TYPES_SQL), {"name": name}).all())
 
     def _add_missing_columns_to_table(self, stream_name: str, table_name: str) -> None:
-        # Same result as PyAirbyte's version, without reflecting the whole table through
-        # SQLAlchemy (0.3 s per stream, most of a small sync's cache step).
+        # The plan's columns the final table lacks: those of properties the source sent without
+        # declaring them, added to the loading table during the read. Without reflecting the
+        # whole table through SQLAlchemy (0.3 s per stream).
         existing = self._existing_columns(table_name)
-        expected = self._get_sql_column_definitions(stream_name)
-        for column, sql_type in expected.items():
-            if column not in existing:
+        for column in self.stream_plan(stream_name).columns:
+            if column.name not in existing:
                 self._execute_sql(
                     f"ALTER TABLE {self._fully_qualified(table_name)} "
-                    f"ADD COLUMN {self._quote_identifier(column)} {pg_type_sql(sql_type)}"
+                    f"ADD COLUMN {self._quote_identifier(column.name)} {column.sql_type}"
                 )
-        self._warn_about_lossy_legacy_columns(table_name, existing, expected)
         self._invalidate_table_cache(table_name)
 
     def _warn_about_lossy_legacy_columns(
-        self,
-        table_name: str,
-        existing: dict[str, str],
-        expected: dict[str, sqlalchemy.types.TypeEngine],
+        self, table_name: str, existing: dict[str, str], plan: StreamPlan
     ) -> None:
         """A table the stock PostgresCache created keeps its lossy column types: say so.
 
@@ -172,13 +411,15 @@ class CopyPostgresSqlProcessor(PostgresSqlProcessor):
         would fail on dependent views and rewrite the table, so this only warns.
         """
         legacy = {
-            column: (existing[column], pg_type_sql(sql_type))
-            for column, sql_type in expected.items()
-            if existing.get(column) in _LOSSY_LEGACY_TYPES
-            and pg_type_sql(sql_type) != existing[column].upper()
+            c.name: existing[c.name]
+            for c in plan.columns
+            if c.prop is not None and existing.get(c.name) in LEGACY_TYPES
         }
         if legacy:
-            found = ", ".join(f"{c} is {old} (not {new})" for c, (old, new) in legacy.items())
+            found = ", ".join(
+                f"{c} is {old} (not {display_type(self._declared_type(plan, c))})"
+                for c, old in legacy.items()
+            )
             log.warning(
                 "%s.%s was created by PyAirbyte's stock PostgresCache: %s. Rows still load, but "
                 "lose precision in these columns. Fix: run one sync with "
@@ -206,74 +447,107 @@ class CopyPostgresSqlProcessor(PostgresSqlProcessor):
 
     # ---- Loading staged files ------------------------------------------------------------------
 
-    def _load_columns(self, stream_name: str) -> list[tuple[str, str, sqlalchemy.types.TypeEngine]]:
-        """(column name, key in the staged JSON, SQL type) for every column of the stream.
-
-        PyAirbyte stages records with LowerCaseNormalizer keys, while column names also get
-        PostgreSQL's 63-character limit, so the two can differ for long property names.
-        """
-        json_key_of_column = {
-            self.normalizer.normalize(prop): LowerCaseNormalizer.normalize(prop)
-            for prop in self.catalog_provider.get_stream_properties(stream_name)
-        }
-        json_key_of_column.update({column: column for column in AB_INTERNAL_COLUMNS})
-        return [
-            (column, json_key_of_column[column], sql_type)
-            for column, sql_type in self._get_sql_column_definitions(stream_name).items()
-        ]
-
-    @staticmethod
-    def _value_sql(json_key: str, sql_type: sqlalchemy.types.TypeEngine) -> str:
-        """SQL taking one field out of the staged record `j` (jsonb) as `sql_type`."""
-        key = "'" + json_key.replace("'", "''") + "'"
-        if isinstance(sql_type, sqlalchemy.types.JSON):
-            # `->` gives jsonb; a JSON null becomes SQL NULL like every other column's.
-            return f"NULLIF(j -> {key}, 'null'::jsonb)"
-        if isinstance(sql_type, sqlalchemy.types.String):
-            # `->>` returns the string exactly as sent (a number or object as its JSON text).
-            return f"(j ->> {key})"
-        if isinstance(sql_type, sqlalchemy.types.Integer):
-            # A whole number written as 7.0 or 1e3 is still that integer; a fraction (1.5) goes
-            # to the text cast, which fails naming the value instead of rounding it.
-            number = f"(j -> {key})::numeric"
-            return (
-                f"CASE WHEN jsonb_typeof(j -> {key}) = 'number' AND {number} = trunc({number}) "
-                f"THEN {number}::{pg_type_sql(sql_type)} "
-                f"ELSE (j ->> {key})::{pg_type_sql(sql_type)} END"
-            )
-        return f"(j ->> {key})::{pg_type_sql(sql_type)}"
-
     def _start_load(self, stream_name: str, batch_id: str) -> BackgroundLoad:
+        plan = self.stream_plan(stream_name)
         table_name = self._get_temp_table_name(stream_name, batch_id)
-        columns = self._load_columns(stream_name)
-        insert_sql = (
-            f"INSERT INTO {self._fully_qualified(table_name)} ("
-            + ", ".join(self._quote_identifier(column) for column, _, _ in columns)
-            + ")\nSELECT "
-            + ",\n  ".join(self._value_sql(key, sql_type) for _, key, sql_type in columns)
-            # OFFSET 0 keeps the subquery from being flattened: without it the line is parsed
-            # to jsonb once per column instead of once per row (10x slower).
-            + f"\nFROM (SELECT line::jsonb AS j FROM {STAGE_TABLE} OFFSET 0) AS staged"
-        )
+        loading_table = self._fully_qualified(table_name)
         connection = self.get_sql_engine().raw_connection()
         if connection.driver_connection.encoding != "UTF8":
             # Staged files are UTF-8; COPY must not transcode them as another encoding.
             connection.driver_connection.set_client_encoding("UTF8")
+        created: list[str] = []  # the loading table's columns so far (the loader's thread)
+
+        def statements(safe: bool) -> tuple[list[str], str]:
+            """(DDL for columns added since the last file, the INSERT) for the next file."""
+            with plan.lock:
+                columns = list(plan.columns)
+            ddl = []
+            if not created:
+                ddl.append(
+                    f"CREATE TABLE {loading_table} (\n  "
+                    + ",\n  ".join(
+                        f"{self._quote_identifier(c.name)} {c.sql_type}" for c in columns
+                    )
+                    + "\n)"
+                )
+            else:
+                ddl += [
+                    f"ALTER TABLE {loading_table} ADD COLUMN {self._quote_identifier(c.name)} "
+                    f"{c.sql_type}"
+                    for c in columns
+                    if c.name not in created
+                ]
+            created[:] = [c.name for c in columns]
+            if safe:
+                ddl += load_sql.try_functions_sql(c.sql_type for c in columns)
+            return ddl, load_sql.insert_sql(loading_table, columns, safe=safe)
+
         return BackgroundLoad(
             connection=connection,
             table_name=table_name,
-            create_table_sql=(
-                f"CREATE TABLE {self._fully_qualified(table_name)} "
-                f"(\n  {self._column_definitions_sql(stream_name)}\n)"
-            ),
-            insert_sql=insert_sql,
+            statements=statements,
+            nullify=self.policy.bad_data.invalid_values == NULLIFY,
             explain_error=functools.partial(
                 explain_load_error,
                 schema_name=self.sql_config.schema_name,
                 stream_name=stream_name,
-                columns=columns,
+                columns=plan.columns,
+                primary_keys=[plan.column_of.get(k) or k for k in self._primary_keys(stream_name)],
             ),
+            before_commit=functools.partial(self._account, stream_name, loading_table),
         )
+
+    def _account(self, stream_name: str, loading_table: str, cursor: Any, rows: int) -> None:
+        """Before the load commits: its counts, the stored column map, and the check that every
+        record the source sent landed or is in the dead-letter table."""
+        counts = self.ledger.stream(stream_name)
+        counts.landed = rows
+        cursor.execute(
+            f"SELECT count(*) FROM {loading_table}, "
+            f"jsonb_array_elements(COALESCE({self._quote_identifier(AB_META_COLUMN)}::jsonb "
+            "-> 'changes', "
+            "'[]'::jsonb))"
+        )
+        counts.values_changed = cursor.fetchone()[0]
+        plan = self.stream_plan(stream_name)
+        schema = self.sql_config.schema_name
+        cursor.execute(column_names.map_sql(column_names.CREATE_MAP_SQL, schema))
+        for prop, sql_type, column in plan.map_rows:
+            cursor.execute(
+                column_names.map_sql(column_names.INSERT_MAP_SQL, schema),
+                {"table": plan.table, "property": prop, "sql_type": sql_type, "column": column},
+            )
+        self.check_accounting(stream_name)
+
+    def check_accounting(self, stream_name: str) -> None:
+        """Fail (or warn, per the connector YAML) when the stream's counts do not add up, or
+        when lines could not be parsed and the YAML says such records fail the sync."""
+        counts = self.ledger.stream(stream_name)
+        bad_data = self.policy.bad_data
+        if counts.rejected and bad_data.unparsable_records == FAIL:
+            first = next(d for d in self.ledger.dead_letters if d.stream == stream_name)
+            raise CacheLoadError(
+                f"stream '{stream_name}': {counts.rejected} record(s) the source sent could not "
+                f"be parsed ({first.reason[:200]}). Nothing was written for this stream. Fix: "
+                "fix the source, or set bad_data.unparsable_records: dead_letter to keep such "
+                "records in the dead-letter table and load the rest."
+            )
+        missing = counts.unaccounted()
+        if missing:
+            message = (
+                f"stream '{stream_name}': the counts do not add up: the source sent "
+                f"{counts.emitted + counts.rejected} records"
+                + (f" (it says {counts.source_stated})" if counts.source_stated is not None else "")
+                + f", {counts.landed} landed, {counts.rejected + counts.quarantined} are in the "
+                f"dead-letter table: {missing} unaccounted for."
+            )
+            if bad_data.count_mismatch == FAIL:
+                raise CacheLoadError(
+                    message + " Nothing was written for this stream. Fix: look for the missing "
+                    "records in the connector's log; set bad_data.count_mismatch: warn to load "
+                    "anyway."
+                )
+            log.warning("%s", message)
 
     def _load_in_background(self, batch_handle: BatchHandle) -> None:
         """Called by the writer whenever it closes a staged file during the read."""
@@ -292,7 +566,8 @@ class CopyPostgresSqlProcessor(PostgresSqlProcessor):
         stream_name: str,
         batch_id: str,
     ) -> str:
-        """Load whatever is not loaded yet, commit, and return the loading table's name."""
+        """Load whatever is not loaded yet, check the counts, commit, and return the loading
+        table's name."""
         load = self._background_loads.pop(stream_name, None)
         if load is None:
             load = self._start_load(stream_name, batch_id)
@@ -354,8 +629,7 @@ class CopyPostgresSqlProcessor(PostgresSqlProcessor):
 
     def _column_list(self, stream_name: str) -> str:
         return ", ".join(
-            self._quote_identifier(column)
-            for column in self._get_sql_column_definitions(stream_name)
+            self._quote_identifier(c.name) for c in self.stream_plan(stream_name).columns
         )
 
     def _swap_temp_table_with_final_table(
@@ -373,8 +647,20 @@ class CopyPostgresSqlProcessor(PostgresSqlProcessor):
             if take_over:
                 self._rename_swap(connection, temp_table_name, final_table_name)
         if not take_over:
-            # Keep the table object (views, grants and indexes stay); replace its rows.
+            # Keep the table object (views, grants and indexes stay); replace its rows, after
+            # giving each column the declared type (no old value has to fit any more).
             self._ensure_compatible_table_schema(stream_name, final_table_name)
+            existing = self._existing_columns(final_table_name)
+            for column in self.stream_plan(stream_name).columns:
+                if existing.get(column.name) not in (None, column.sql_type):
+                    with self.get_sql_connection() as connection:
+                        alter_column_type(
+                            connection,
+                            final_table,
+                            column.name,
+                            column.sql_type,
+                            existing[column.name],
+                        )
             columns = self._column_list(stream_name)
             insert = f"INSERT INTO {final_table} ({columns}) SELECT {columns} FROM {temp_table}"
             with self.get_sql_connection() as connection:
@@ -407,11 +693,9 @@ class CopyPostgresSqlProcessor(PostgresSqlProcessor):
     ) -> None:
         final_table = self._fully_qualified(final_table_name)
         temp_table = self._fully_qualified(temp_table_name)
-        columns = list(self._get_sql_column_definitions(stream_name))
-        primary_keys = [
-            self.normalizer.normalize(pk)
-            for pk in self.catalog_provider.get_primary_keys(stream_name)
-        ]
+        plan = self.stream_plan(stream_name)
+        columns = [c.name for c in plan.columns]
+        primary_keys = [plan.column_of.get(pk) or pk for pk in self._primary_keys(stream_name)]
         quote = self._quote_identifier
 
         def keys_match(left: str, right: str) -> str:
@@ -437,7 +721,14 @@ class CopyPostgresSqlProcessor(PostgresSqlProcessor):
         )
         with self.get_sql_connection() as connection:
             if connection.execute(text(has_duplicates_sql)).scalar():
-                connection.execute(text(dedupe_sql))
+                dropped = connection.execute(text(dedupe_sql)).rowcount
+                self.ledger.stream(stream_name).duplicate_keys += dropped
+                log.info(
+                    "stream %s: %d record(s) had the key of a later record in the same batch; "
+                    "the last one emitted was kept",
+                    stream_name,
+                    dropped,
+                )
             if self._take_over_if_empty(connection, temp_table_name, final_table_name):
                 return
             connection.execute(
@@ -453,6 +744,102 @@ class CopyPostgresSqlProcessor(PostgresSqlProcessor):
                     f"WHERE NOT EXISTS (SELECT 1 FROM {final_table} f WHERE {keys_match('f', 't')})"
                 )
             )
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
+
+
+def _strip_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_strip_nul(k): _strip_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_strip_nul(v) for v in value]
+    return value
+
+
+def _null_non_finite(value: Any) -> Any:
+    import math
+
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _null_non_finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_null_non_finite(v) for v in value]
+    return value
+
+
+def _property_of(plan: StreamPlan, column: str) -> str:
+    return next((p for p, c in plan.column_of.items() if c == column), column)
+
+
+def alter_column_type(
+    connection: Connection, table: str, column: str, new_type: str, old_type: str
+) -> bool:
+    """Widen `table.column` to `new_type` in one transaction, re-creating the views that read
+    it; False (and nothing changed) when a stored value would change or a view cannot be
+    re-created."""
+    quoted = load_sql.quote(column)
+    if old_type == TEXT and new_type == JSONB:
+        for statement in load_sql.try_functions_sql(["jsonb"]):
+            connection.execute(text(statement))
+        inexact = connection.execute(
+            text(
+                f"SELECT EXISTS (SELECT 1 FROM {table} WHERE {quoted} IS NOT NULL AND "
+                f"({load_sql.try_function('jsonb')}({quoted}) IS NULL OR "
+                f"{load_sql.try_function('jsonb')}({quoted})::text <> {quoted}))"
+            )
+        ).scalar()
+        if inexact:
+            return False
+    views = connection.execute(text(_DEPENDENT_VIEWS_SQL), {"name": table}).all()
+    if any(kind != "v" for _, _, _, kind in views):
+        return False  # a materialized view: its data cannot be re-created here
+    savepoint = connection.begin_nested()
+    try:
+        for name, _, _, _ in sorted(views, key=lambda v: -v[1]):
+            connection.execute(text(f"DROP VIEW {name}"))
+        connection.execute(
+            text(
+                f"ALTER TABLE {table} ALTER COLUMN {quoted} TYPE {new_type} "
+                f"USING {quoted}::{'text' if new_type == TEXT else new_type}"
+            )
+        )
+        for name, _, definition, _ in sorted(views, key=lambda v: v[1]):
+            connection.execute(text(f"CREATE VIEW {name} AS {definition}"))
+    except sqlalchemy.exc.DBAPIError as error:
+        savepoint.rollback()
+        log.warning("%s.%s not widened to %s: %s", table, column, new_type, short_db_error(error))
+        return False
+    savepoint.commit()
+    return True
+
+
+# Views reading a table, directly or through other views: (name, depth, definition, relkind).
+_DEPENDENT_VIEWS_SQL = """
+WITH RECURSIVE deps(oid, depth) AS (
+    SELECT DISTINCT r.ev_class, 1 FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid
+    WHERE d.classid = 'pg_rewrite'::regclass AND d.refobjid = to_regclass(:name)
+      AND r.ev_class <> to_regclass(:name)
+    UNION
+    SELECT DISTINCT r.ev_class, deps.depth + 1 FROM deps
+    JOIN pg_depend d ON d.refobjid = deps.oid
+    JOIN pg_rewrite r ON r.oid = d.objid
+    WHERE d.classid = 'pg_rewrite'::regclass AND r.ev_class <> deps.oid AND deps.depth < 20
+)
+SELECT c.oid::regclass::text, max(deps.depth), pg_get_viewdef(c.oid), c.relkind::text
+FROM deps JOIN pg_class c ON c.oid = deps.oid
+GROUP BY c.oid, c.relkind
+"""
 
 
 def _abort_all(loads: dict[str, BackgroundLoad]) -> None:

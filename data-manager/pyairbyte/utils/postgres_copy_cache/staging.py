@@ -15,6 +15,16 @@ pruned, plus `_airbyte_raw_id`, `_airbyte_extracted_at` and `_airbyte_meta` -- w
 
 Keys the record does not have are left out of the line instead of written as null: the loader
 reads a missing key as NULL, exactly like an explicit null.
+
+With a `gate` (the processor), the writer also keeps every value as sent or reports it:
+- each key is written under the column the gate assigned to it (distinct per property, see
+  `column_names`), and a key the schema does not declare gets a column of its own too;
+- a record whose primary key is null goes to the gate (dead-letter table, or the sync fails);
+- a value PostgreSQL cannot store (U+0000 in a string; a number the reader turned into
+  infinity, as `1e309` is) goes to the gate, which fails the sync or changes the value and
+  records the change in `_airbyte_meta.changes`. Both are found with one substring search of
+  the encoded line, so records without them cost nothing more;
+- the source's own `meta.changes` are kept in `_airbyte_meta`.
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import math
 import random
 import time
 from datetime import UTC, datetime
@@ -71,6 +82,16 @@ def _dumps(record: dict[str, Any]) -> bytes:
         return json.dumps(record, default=lambda value: value.isoformat()).encode()
 
 
+def has_non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(has_non_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return any(has_non_finite(v) for v in value)
+    return False
+
+
 class FastJsonlWriter(JsonlWriter):
     """A `JsonlWriter` that writes the same staged records with less CPU (see module doc).
 
@@ -80,6 +101,7 @@ class FastJsonlWriter(JsonlWriter):
 
     MAX_BATCH_SIZE = 10_000
     on_batch_closed: Callable[[BatchHandle], None] | None = None
+    gate: Any = None  # the processor: column names, primary keys, bad values (module doc)
 
     def __init__(self, cache_dir: Path, *, cleanup: bool = True) -> None:
         super().__init__(cache_dir, cleanup=cleanup)
@@ -117,6 +139,9 @@ class FastJsonlWriter(JsonlWriter):
         stream_record_handler: StreamRecordHandler,
     ) -> bytes:
         data = record_msg.data
+        gate = self.gate
+        if gate is not None and not gate.accept_keys(record_msg):
+            return b""  # quarantined: its primary key is null
         verbatim_keys = self._verbatim_keys.get(record_msg.stream)
         if verbatim_keys is not None and data.keys() <= verbatim_keys:
             # The common case: every key is already normalised and in the schema.
@@ -125,8 +150,20 @@ class FastJsonlWriter(JsonlWriter):
             record = self._normalised_record(record_msg.stream, data, stream_record_handler)
         record[AB_RAW_ID_COLUMN] = uuid7_string()
         record[AB_EXTRACTED_AT_COLUMN] = self._extracted_at(record_msg.emitted_at)
-        record[AB_META_COLUMN] = {}
-        return _dumps(record) + b"\n"
+        meta = record_msg.meta
+        changes = (
+            [change.model_dump(mode="json") for change in meta.changes]
+            if meta is not None and meta.changes
+            else []
+        )
+        record[AB_META_COLUMN] = {"changes": changes} if changes else {}
+        line = _dumps(record)
+        if gate is not None and (
+            b"\\u0000" in line
+            or ((b"null" in line or b"Infinity" in line or b"NaN" in line) and has_non_finite(data))
+        ):
+            line = _dumps(gate.repair_values(record_msg, record))
+        return line + b"\n"
 
     def _normalised_record(
         self,
@@ -143,9 +180,12 @@ class FastJsonlWriter(JsonlWriter):
             try:
                 index_key = key_map[key]
             except KeyError:
-                index_key = stream_record_handler.to_index_case(key)
-                if stream_record_handler.prune_extra_fields and index_key not in schema_keys:
-                    index_key = _PRUNED
+                if self.gate is not None:
+                    index_key = self.gate.column_for(stream_name, key)  # None: discarded
+                else:
+                    index_key = stream_record_handler.to_index_case(key)
+                    if stream_record_handler.prune_extra_fields and index_key not in schema_keys:
+                        index_key = _PRUNED
                 key_map[key] = index_key
                 if index_key == key:
                     verbatim_keys.add(key)
@@ -170,5 +210,7 @@ class FastJsonlWriter(JsonlWriter):
         if batch_handle.open_file_writer is None:
             raise exc.PyAirbyteInternalError(message="Expected open file writer.")
         file_writer = cast("IO[bytes]", batch_handle.open_file_writer)
-        file_writer.write(self._record_line(record_msg, stream_record_handler))
-        batch_handle.increment_record_count()
+        line = self._record_line(record_msg, stream_record_handler)
+        if line:
+            file_writer.write(line)
+            batch_handle.increment_record_count()

@@ -67,3 +67,10 @@ class LosslessPostgresTypeConverter(SQLTypeConverter):
         if isinstance(sql_type, sqlalchemy.types.JSON | sqlalchemy.types.ARRAY):
             return postgresql.JSONB()
         return sql_type
+
+
+def canonical_type(sql_type: sqlalchemy.types.TypeEngine) -> str:
+    """A type as PostgreSQL's format_type() spells it (`character varying`, `bigint`, `jsonb`,
+    `timestamp with time zone`), so declared and existing column types compare as text."""
+    compiled = pg_type_sql(sql_type).lower()
+    return {"varchar": "character varying"}.get(compiled, compiled)
