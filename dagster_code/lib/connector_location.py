@@ -189,7 +189,9 @@ class ConnectorLocation:
 
             selected = {s: k for s, k in keys.items() if k in context.selected_asset_keys}
             with retryable_failure():  # only a transient error may reach the retry policy
-                result = sync_connector(connector, list(selected), progress=context.log.info)
+                result = sync_connector(
+                    connector, list(selected), progress=context.log.info, run_id=context.run_id
+                )
                 yield from table_results(context, result, selected)
 
         return sync

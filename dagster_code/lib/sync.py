@@ -87,6 +87,45 @@ def sync_failure(result: dict) -> Failure:
     return _failure(result, sync_metadata(result))
 
 
+def accounting_metadata(
+    context: AssetExecutionContext, stream: str, counts: dict | None, result: dict
+) -> dict[str, MetadataValue]:
+    """The stream's record accounting (ledger.py) as metadata, and in the run's log what was
+    rejected, changed or added to the table: nothing the cache did to the data goes unsaid."""
+    if not counts:
+        return {}
+    if counts["records_rejected"]:
+        context.log.warning(
+            f"stream {stream}: {counts['records_rejected']} record(s) rejected, kept in "
+            f"{result.get('dead_letter_table')} with this run's id"
+        )
+    if counts["values_changed"]:
+        context.log.warning(
+            f"stream {stream}: {counts['values_changed']} value(s) changed, each recorded in "
+            "its row's _airbyte_meta.changes"
+        )
+    if counts["duplicate_keys_resolved"]:
+        context.log.info(
+            f"stream {stream}: {counts['duplicate_keys_resolved']} record(s) replaced by a later "
+            "record with the same primary key in the same sync (the last one emitted is kept)"
+        )
+    for change in counts["schema_changes"]:
+        context.log.warning(f"stream {stream}: schema change: {change}")
+    metadata = {
+        name: MetadataValue.int(int(counts[name] or 0))
+        for name in (
+            "records_emitted",
+            "records_landed",
+            "records_rejected",
+            "values_changed",
+            "duplicate_keys_resolved",
+        )
+    }
+    if counts["schema_changes"]:
+        metadata["schema_changes"] = MetadataValue.json(counts["schema_changes"])
+    return metadata
+
+
 def table_results(
     context: AssetExecutionContext, result: dict, keys: Mapping[str, AssetKey]
 ) -> Iterator[MaterializeResult]:
@@ -107,6 +146,7 @@ def table_results(
             allow_retries=is_transient_error(exc),
         ) from exc
     duration = MetadataValue.float(float(result.get("duration_seconds") or 0))
+    accounting: dict = result.get("accounting") or {}
     for stream, key in keys.items():
         table = tables.get(stream, "")
         described = stats.get(table)
@@ -121,6 +161,7 @@ def table_results(
                 "dagster/column_schema": MetadataValue.table_schema(TableSchema(columns=columns)),
                 "records_synced": MetadataValue.int(int(counts.get(stream) or 0)),
                 "duration_seconds": duration,
+                **accounting_metadata(context, stream, accounting.get(stream), result),
             },
         )
     context.log.info("Data synced to the PostgreSQL cache; ready for dbt")

@@ -118,7 +118,11 @@ def load_automation(connector_name: str, directory: Path | None = None) -> Autom
     return parse_automation(data, path) if isinstance(data, dict) else Automation()
 
 
-def _mapping(value: Any, path: Path, key: str, required: tuple[str, ...], allowed: tuple, example):
+def check_mapping(
+    value: Any, path: Path, key: str, required: tuple[str, ...], allowed: tuple, example: str
+) -> dict:
+    """`value` as the mapping of the YAML block `key`: only `allowed` keys, every `required` one
+    set; else `ConnectorConfigError` on the block (or the key), with `example` in the fix."""
     if not isinstance(value, dict):
         raise ConnectorConfigError(
             path, key, f"expected a mapping, got {type(value).__name__}", f"write e.g. {example}"
@@ -156,7 +160,9 @@ def _schedule(value: Any, path: Path) -> ScheduleSettings | None:
     if value is None:
         return None
     example = '`schedule: {cron: "0 6 * * *", timezone: UTC}`'
-    value = _mapping(value, path, "schedule", ("cron",), ("cron", "timezone", "status"), example)
+    value = check_mapping(
+        value, path, "schedule", ("cron",), ("cron", "timezone", "status"), example
+    )
     cron = value["cron"]
     problem = cron_problem(cron) if isinstance(cron, str) else "expected a quoted cron string"
     if problem:
@@ -225,7 +231,7 @@ def _freshness(value: Any, path: Path) -> FreshnessSettings | None:
     if value is None:
         return None
     example = "`freshness: {max_lag: 26h}`"
-    value = _mapping(value, path, "freshness", ("max_lag",), ("max_lag", "status"), example)
+    value = check_mapping(value, path, "freshness", ("max_lag",), ("max_lag", "status"), example)
     match = _LAG.match(str(value["max_lag"])) if isinstance(value["max_lag"], str) else None
     if match is None or int(match.group(1)) == 0:
         raise ConnectorConfigError(
@@ -244,7 +250,7 @@ def _retry(value: Any, path: Path) -> RetrySettings | None:
         return None
     example = "`retry: {attempts: 3, delay: 30s, backoff: exponential}`"
     allowed = ("attempts", "delay", "backoff")
-    value = _mapping(value, path, "retry", ("attempts",), allowed, example)
+    value = check_mapping(value, path, "retry", ("attempts",), allowed, example)
     attempts = value["attempts"]
     if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts:
         raise ConnectorConfigError(

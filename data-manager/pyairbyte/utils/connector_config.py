@@ -12,6 +12,8 @@ The guide's shape (`version`, `name`, `connector_type`, `image`, `config`) plus:
 - `schedule`, `freshness`, `retry`: the connector's automation (connector_automation.py), a
   schedule of its pipeline job, freshness checks and dbt source freshness, a retry policy on
   its sync for transient source errors.
+- `schema_change`, `bad_data`: the data policy (data_policy.py), what the cache does with a
+  changed schema and with records or values it cannot store as sent. Both optional.
 - `${VAR}` / `${VAR:-default}` in `config` and `pip_url` values, so secrets never sit in the
   file; `$${` is a literal `${`. A value that is exactly one `${...}` and expands to a plain
   integer or true/false becomes that type (connector specs want `count: 1000`, not "1000").
@@ -37,6 +39,7 @@ from typing import Any
 from pyairbyte import settings
 from pyairbyte.errors import ConnectorConfigError, YamlFileError
 from pyairbyte.utils.connector_automation import AUTOMATION_KEYS, Automation, parse_automation
+from pyairbyte.utils.data_policy import DATA_POLICY_KEYS, DataPolicy, parse_data_policy
 from pyairbyte.utils.safe_yaml import load_yaml_file
 
 __all__ = [
@@ -57,6 +60,7 @@ OPTIONAL_KEYS = (
     "streams",
     "python",
     *AUTOMATION_KEYS,
+    *DATA_POLICY_KEYS,
 )
 ALLOWED_KEYS = REQUIRED_KEYS + OPTIONAL_KEYS
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -100,6 +104,8 @@ class ConnectorConfig:
     python: str | None = None
     env_vars: tuple[str, ...] = field(default=())
     automation: Automation = field(default=Automation())
+    # `schema_change:` and `bad_data:`; the defaults when the YAML leaves them out.
+    data_policy: DataPolicy = field(default_factory=DataPolicy)
     # Property names the manifest's spec marks `airbyte_secret` (declarative sources).
     secret_keys: frozenset[str] = field(default=frozenset())
     # Values of the secrets in `config` (and of secret-named ${VAR}s): never shown by repr().
@@ -410,6 +416,7 @@ def load_connector_file(path: Path | str) -> ConnectorConfig:
         )
 
     automation = parse_automation(data, path)
+    data_policy = parse_data_policy(data, path)
     manifest = manifest_path = None
     if data.get("source_manifest") is not None:
         manifest, manifest_path = _load_manifest(data["source_manifest"], path)
@@ -444,6 +451,7 @@ def load_connector_file(path: Path | str) -> ConnectorConfig:
         python=python,
         env_vars=tuple(sorted(used_vars)),
         automation=automation,
+        data_policy=data_policy,
         secret_keys=secret_keys,
         secret_values=tuple(sorted(secrets)),
     )

@@ -353,7 +353,7 @@ def _read(
     """Build, check and read the source into the cache (on sync_limits' worker thread)."""
     source = build_source(connector)
     _capture_connector_stderr(source, outcome["_stderr_log"])
-    budget.policy = getattr(connector, "data_policy", None)
+    budget.policy = connector.data_policy
     watch_source(source, budget.ledger)  # lines counted, unparsable ones kept
     # Every message of discover, check and read passes the budget's checks.
     source._execute = budget.bounded_execute(source._execute)

@@ -41,7 +41,7 @@ def try_function(sql_type: str) -> str:
 def try_functions_sql(types: Iterable[str]) -> list[str]:
     """CREATE statements for the `dp_try_<type>(text)` functions of `types` (temp, per session)."""
     statements = []
-    for sql_type in sorted(set(types) - {TEXT, JSONB}):
+    for sql_type in sorted(set(types) - {TEXT}):
         if sql_type == BIGINT:  # 7.0 and 1e3 are integers; 1.5 is not
             body = "RETURN CASE WHEN v::numeric = trunc(v::numeric) THEN v::numeric::bigint END;"
         else:
