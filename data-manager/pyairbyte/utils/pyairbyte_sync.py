@@ -376,6 +376,7 @@ def _add_accounting(outcome: dict[str, Any], budget: SyncBudget, connector_name:
     ledger = budget.ledger
     accounting = {stream: counts.as_dict() for stream, counts in ledger.streams.items()}
     outcome["accounting"] = accounting
+    outcome["source_lines"] = ledger.lines  # every line the connector wrote, parsed or not
     outcome["records_rejected"] = sum(c["records_rejected"] for c in accounting.values())
     outcome["dead_letter_table"] = (
         f"{outcome.get('cache_schema')}.{dead_letter_table(connector_name)}"

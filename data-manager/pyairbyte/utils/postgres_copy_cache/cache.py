@@ -16,7 +16,9 @@ from pyairbyte.utils.postgres_copy_cache.ledger import (
     DEAD_LETTER_DDL,
     DEAD_LETTER_INSERT,
     SyncLedger,
+    capture_rejected_lines,
     dead_letter_table,
+    recording_into,
 )
 from pyairbyte.utils.postgres_copy_cache.processor import CopyPostgresSqlProcessor
 from pyairbyte.utils.postgres_copy_cache.version_guard import check_airbyte_version
@@ -61,6 +63,7 @@ class CopyPostgresCache(PostgresCache):
     def __init__(self, **data: Any) -> None:
         check_airbyte_version()
         enable_declarative_state()
+        capture_rejected_lines()
         super().__init__(**data)
 
     def _write_airbyte_message_stream(
@@ -91,11 +94,12 @@ class CopyPostgresCache(PostgresCache):
         processor.file_writer._cache_dir = staging_dir  # a private attribute of airbyte 0.71.3
         self._last_ledger = processor.ledger
         try:
-            processor.process_airbyte_messages(
-                messages=stdin,
-                write_strategy=write_strategy,
-                progress_tracker=progress_tracker,
-            )
+            with recording_into(processor.ledger):
+                processor.process_airbyte_messages(
+                    messages=stdin,
+                    write_strategy=write_strategy,
+                    progress_tracker=progress_tracker,
+                )
             # Streams that staged nothing (every line rejected) are checked here.
             for stream in processor.ledger.streams:
                 processor.check_accounting(stream)

@@ -4,9 +4,10 @@ PyAirbyte's reader parses each line a connector writes; a line that does not par
 surrogate escape, JSON nested past the parser's depth) is logged at INFO and skipped, and the
 sync succeeds one record short. Here:
 
-- `watch_source` counts the connector's lines and catches each line the reader could not parse
-  (PyAirbyte hands it to the source's `_print_info_message`). A line that looks like an Airbyte
-  message is *rejected*: kept, with its stream and the parser's reason, for the dead-letter table.
+- `capture_rejected_lines` catches each line the reader could not parse (PyAirbyte hands it to
+  `_print_info_message`) while a `CopyPostgresCache` is reading: a line that looks like an
+  Airbyte message is *rejected*, kept with its stream and the parser's reason for the
+  dead-letter table. `watch_source` counts the connector's lines (sync_connector's runs).
 - the cache counts, per stream, the records it staged, the rows that landed in the loading table,
   the records quarantined (a null primary key), the values it had to change and the duplicate
   keys a merge resolved (see `StreamCounts`);
@@ -24,6 +25,7 @@ sent is dropped without a trace.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import re
 import threading
@@ -142,13 +144,57 @@ def _parse_failure(line: str) -> str | None:
     return None
 
 
-def watch_source(source: Any, ledger: SyncLedger) -> None:
-    """Count the source's lines and catch those PyAirbyte's reader could not parse.
+_current: contextvars.ContextVar[SyncLedger | None] = contextvars.ContextVar(
+    "pyairbyte_cache_ledger", default=None
+)
 
-    Uses two attributes of airbyte 0.71.3's `Source` (`executor.execute`, the line iterator, and
-    `_print_info_message`, where the reader sends a line it failed to parse); the version guard
-    pins that release and `test_airbyte_internals` fails if either changes.
+
+def recording_into(ledger: SyncLedger):
+    """While a cache processes a read, lines the reader cannot parse go to `ledger` (the
+    reader parses in the thread that consumes the messages, which is the cache's)."""
+    return _Recording(ledger)
+
+
+class _Recording:
+    def __init__(self, ledger: SyncLedger) -> None:
+        self._ledger = ledger
+
+    def __enter__(self) -> SyncLedger:
+        self._token = _current.set(self._ledger)
+        return self._ledger
+
+    def __exit__(self, *exc_info: Any) -> None:
+        _current.reset(self._token)
+
+
+def capture_rejected_lines() -> None:
+    """Route every line PyAirbyte's reader fails to parse to the ledger of the cache that is
+    reading, for any `Source.read` into a `CopyPostgresCache` (with or without sync_connector).
+
+    airbyte 0.71.3 hands such a line to `ConnectorBase._print_info_message`, a private method;
+    the version guard pins that release and `test_airbyte_internals` fails if it changes. Safe
+    to call more than once.
     """
+    from airbyte._connector_base import ConnectorBase
+
+    if getattr(ConnectorBase._print_info_message, "_dataplatform_capture", False):
+        return
+    print_info = ConnectorBase._print_info_message
+
+    def print_info_message(self: Any, message: str) -> None:
+        ledger = _current.get()
+        if ledger is not None:
+            ledger.reject_line(message)
+        print_info(self, message)
+
+    print_info_message._dataplatform_capture = True  # type: ignore[attr-defined]
+    ConnectorBase._print_info_message = print_info_message
+
+
+def watch_source(source: Any, ledger: SyncLedger) -> None:
+    """Count every line the source's connector writes (`ledger.lines`), parsed or not.
+
+    Wraps the executor's line iterator (`source.executor.execute`, airbyte 0.71.3)."""
     if getattr(source, "_dataplatform_ledger", None) is ledger:
         return
     source._dataplatform_ledger = ledger
@@ -161,13 +207,6 @@ def watch_source(source: Any, ledger: SyncLedger) -> None:
             yield line
 
     executor.execute = counted_execute
-    print_info = source._print_info_message
-
-    def print_info_message(message: str) -> None:
-        ledger.reject_line(message)
-        print_info(message)
-
-    source._print_info_message = print_info_message
 
 
 # ---- the dead-letter table ---------------------------------------------------------------------

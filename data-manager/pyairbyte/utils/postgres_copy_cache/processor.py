@@ -429,6 +429,25 @@ class CopyPostgresSqlProcessor(PostgresSqlProcessor):
                 found,
             )
 
+    def _execute_sql(self, sql: Any) -> Any:
+        """PyAirbyte's, but a statement the server refuses raises `CacheLoadError` with the
+        server's reason (and the limit, if one was hit), not the whole statement: a CREATE TABLE
+        of a wide stream is tens of thousands of characters. A lost connection (no SQLSTATE) is
+        left as it is, so it stays transient."""
+        if isinstance(sql, str):
+            sql = text(sql)
+        with self.get_sql_connection() as connection:
+            try:
+                return connection.execute(sql)
+            except sqlalchemy.exc.DBAPIError as error:
+                if getattr(error.orig, "pgcode", None) is None:
+                    raise
+                statement = " ".join(str(sql).split())[:80]
+                raise CacheLoadError(
+                    f"PostgreSQL refused `{statement}...` in schema "
+                    f"'{self.sql_config.schema_name}': {short_db_error(error)}"
+                ) from None
+
     def _init_connection_settings(self, connection: Connection) -> None:
         # Date-times without an offset mean UTC, and timestamptz -> timestamp casts (into a
         # table the stock cache created) are done in UTC too, whatever the server's default.

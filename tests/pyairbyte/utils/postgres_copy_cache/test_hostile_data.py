@@ -293,3 +293,17 @@ def test_postgres_column_limit_is_named_short_and_not_transient(run_case):
     assert "lost the connection" not in result["error"]
     assert len(result["error"]) < 800
     assert not result["transient"]
+
+
+def test_a_direct_read_into_the_cache_keeps_unparsable_lines_too(
+    declarative_source, local_api, make_cache, cache_schema, pg_conn
+):
+    """`source.read(cache)` without sync_connector: the cache itself catches the lines."""
+    case = BY_NAME["unparsable_surrogate"]
+    local_api.handler = paged(case.records, page_size=10)
+    cache = make_cache(cache_schema)
+    declarative_source(case.name, case.schema, primary_key=case.primary_key).read(cache)
+    counts = cache.last_ledger.streams[case.name]
+    assert (counts.emitted, counts.rejected, counts.landed) == (2, 1, 2)
+    streams = rows(pg_conn, f'SELECT stream FROM "{cache_schema}"._dead_letter_copypostgrescache')
+    assert streams == [(case.name,)]
