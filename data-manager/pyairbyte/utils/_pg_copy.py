@@ -255,13 +255,35 @@ def _refill_in_place(cur, schema: str, table: str, staging: str, exc) -> None:
     cur.execute(sql.SQL("drop table {}").format(staging_id))
 
 
+class TablesCopied(dict):
+    """{table: rows copied}, that also answers the guide's keys: `result.get('status')` is
+    'success' and `result['tables_synced']` the number of tables (a table of that name wins).
+    A failure raises `DatabaseSyncError` instead, so a returned result is always a success."""
+
+    _GUIDE_KEYS = ("status", "tables_synced")
+
+    def _guide_value(self, key: str) -> object:
+        return "success" if key == "status" else len(self)
+
+    def __missing__(self, key: str) -> object:
+        if key in self._GUIDE_KEYS:
+            return self._guide_value(key)
+        raise KeyError(key)
+
+    def get(self, key: str, default: object = None) -> object:
+        if key in self or key not in self._GUIDE_KEYS:
+            return super().get(key, default)
+        return self._guide_value(key)
+
+
 def copy_tables(
     tables: Sequence[str],
     cache_schema: str,
     copy_one: Callable[[object, str], int],
     source: str,
-) -> dict[str, int]:
-    """Run `copy_one(pg_conn, table) -> rows` for every table; returns {table: rows}.
+) -> TablesCopied:
+    """Run `copy_one(pg_conn, table) -> rows` for every table; returns {table: rows}
+    (`TablesCopied`, which also has the guide's 'status' and 'tables_synced').
 
     One table failing does not stop the others; afterwards a `DatabaseSyncError` names each
     failed table ("*" when PostgreSQL is unreachable) and carries the rows of those copied.
@@ -288,4 +310,4 @@ def copy_tables(
             rows=rows,
             failed_tables=failed,
         )
-    return rows
+    return TablesCopied(rows)

@@ -62,11 +62,26 @@ class WrittenEvent:
 
 
 @dataclass(frozen=True)
-class BulkWriteResult:
+class BulkWriteResult(Mapping):
+    """Typed, and still the guide's dict: `bulk_result['events_created']`, `.get('status')`,
+    `dict(bulk_result)` all work (the guide's assets index it like the dict it showed)."""
+
     events_created: int
     duplicates_skipped: int
     total: int
     batches: int
+    status: str = "success"
+
+    def __getitem__(self, key: str) -> object:
+        if key not in self.__dataclass_fields__:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self):
+        return iter(self.__dataclass_fields__)
+
+    def __len__(self) -> int:
+        return len(self.__dataclass_fields__)
 
 
 def event_store_schema() -> str:
