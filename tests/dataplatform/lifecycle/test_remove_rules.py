@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+# Each test copies the repo and `remove` then checks that the remaining locations load and dbt
+# parses: minutes, so the whole module is in the slow tier (not `make test-fast`).
+pytestmark = pytest.mark.slow
 
-@pytest.mark.slow  # verifies that the remaining locations load and dbt parses
+
 def _delete_cross_connector_models(repo_copy) -> None:
     """The shipped model that reads both sample connectors (dbt_poc's): `remove` rightly stops
     at it, so these tests delete it by hand first, as its error tells a user to."""
