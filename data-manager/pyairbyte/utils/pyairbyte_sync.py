@@ -94,7 +94,7 @@ def build_source(connector: ConnectorConfig) -> Source:
     )
     _capture_connector_stderr(source, connector_stderr_log(connector.name))
     try:
-        source._get_spec()  # cached by PyAirbyte; check() reuses it
+        _ = source.config_spec  # runs `spec` once; PyAirbyte keeps it for check()
     except Exception as exc:
         startup = startup_error(exc)
         if startup is not None:
