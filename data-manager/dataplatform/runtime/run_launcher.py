@@ -31,7 +31,7 @@ from dagster import DefaultRunLauncher
 from dagster._core.launcher.base import CheckRunHealthResult, WorkerStatus
 
 if TYPE_CHECKING:
-    from dagster._core.storage.dagster_run import DagsterRun
+    from dagster import DagsterRun
 
 # The release whose internals this module was written and tested against (pyproject pins it).
 SUPPORTED_DAGSTER_VERSION = "1.13.27"
