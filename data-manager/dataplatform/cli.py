@@ -2,6 +2,7 @@
 
     dataplatform connector add NAME [--connector-yaml PATH] [--streams a,b] [--port P] [--dry-run]
     dataplatform connector remove NAME [--drop-data] [--dry-run]
+    dataplatform connector refresh-staging NAME [--dry-run]
     dataplatform connector state show|reset NAME [--stream S] [--yes] [--cache C]
     dataplatform check [--no-database]
     dataplatform configs write|check [--file code-locations.json]
@@ -67,8 +68,8 @@ def main() -> None:
 
 @main.group()
 def connector() -> None:
-    """Add or remove a connector (its code location, dbt models and config entries); show or
-    reset its sync state."""
+    """Add or remove a connector (its code location, dbt models and config entries); refresh its
+    staging models from the cache tables; show or reset its sync state."""
 
 
 def _split_streams(value: str | None) -> list[str] | None:
@@ -140,6 +141,45 @@ def connector_remove(name: str, drop_data: bool, dry_run: bool) -> None:
         click.echo(f"dropped: {', '.join(dropped) or 'nothing (no tables existed)'}")
     click.echo(f"removed code location {name}.")
     _serve_live(present=[], absent=[name], hint=f"next, to stop serving it: {RELOAD_HINT}")
+
+
+@connector.command("refresh-staging")
+@click.argument("name")
+@click.option("--dry-run", is_flag=True, help="Print what would change; write nothing.")
+def connector_refresh_staging(name: str, dry_run: bool) -> None:
+    """Regenerate the staging models of code location NAME from its cache tables.
+
+    After a sync added columns to a cache table (new or undeclared properties) or moved a
+    property to a typed sibling column (e.g. price_jsonb), `dataplatform check` warns that the
+    staging model no longer matches its table. This discovers the streams' schemas (as `connector
+    add` does), reads each cache table's columns and column map from PostgreSQL, and rewrites
+    only the generated models/staging/staging_<stream>.sql files, all or none: if dbt no longer
+    parses the project, every file is restored. Hand-written staging models are left alone.
+
+    NAME is a code location (as given to `connector add`) or the connector YAML's `name:` of
+    the one location that syncs it. It refuses when NAME is unknown, PostgreSQL is not reachable,
+    or a stream's cache table does not exist yet (run the location's job once first).
+    """
+    from dataplatform.lifecycle.project import Project
+    from dataplatform.lifecycle.refresh_staging import apply_refresh, plan_refresh
+
+    project = Project.from_settings()
+    try:
+        plan = plan_refresh(project, name)
+        click.echo(plan.describe())
+        if dry_run:
+            click.echo("dry run: nothing was written")
+            return
+        if plan.empty:
+            click.echo(f"the staging models of {plan.location} already match their cache tables")
+            return
+        apply_refresh(plan)
+    except LifecycleError as exc:
+        _fail(exc)
+    click.echo(
+        f"refreshed the staging models of code location {plan.location}; dbt parses the "
+        "project. They take effect at the next transform (the location's job)."
+    )
 
 
 @connector.group("state")

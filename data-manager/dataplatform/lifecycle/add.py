@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dataplatform.lifecycle import dbt_codegen, names
+from dataplatform.lifecycle import cache_tables, dbt_codegen, names
 from dataplatform.lifecycle.dbt_files import DbtProject, read_project
 from dataplatform.lifecycle.discovery import DiscoveredStream, check_and_discover
 from dataplatform.lifecycle.errors import LifecycleError
@@ -161,7 +161,14 @@ def _check_relation_lengths(
         prefixed = staging.startswith(f"staging_{location}_")
         fix = f"choose a shorter location name, or {leave_out}" if prefixed else leave_out
         table = dbt_codegen.cache_table_name(stream.name)
-        names.check_relation_name(table, f"cache table (schema {cache_schema})", leave_out)
+        length = names.cache_name_length(stream.name)
+        if length > names.PG_MAX_IDENTIFIER:  # the cache would cut the name (to `table`)
+            raise LifecycleError(
+                f"cache table (schema {cache_schema}) {table + '...'!r} would be {length} "
+                f"characters, longer than PostgreSQL's {names.PG_MAX_IDENTIFIER}-character "
+                "limit for a relation name",
+                leave_out,
+            )
         names.check_relation_name(staging, "dbt staging model", fix)
         names.check_relation_name(reporting, "dbt reporting model", fix)
 
@@ -261,9 +268,20 @@ def plan_add(
     _check_cache_tables_free(project, dbt, doc, location, connector.name, cache_schema, discovered)
     pairs = _model_names(location, discovered, set(dbt.models))
     _check_relation_lengths(location, cache_schema, discovered, pairs)
+    # The cache's column names: an existing table's stored map and columns (a connector added
+    # again after a remove that kept the data), else the names a new table gets.
+    tables = {s.name: dbt_codegen.cache_table_name(s.name) for s in discovered}
+    cache, unreachable = cache_tables.read_cache_tables(
+        [(cache_schema, t) for t in tables.values()]
+    )
     try:
         stream_models = [
-            dbt_codegen.plan_stream_models(stream, staging, reporting)
+            dbt_codegen.plan_stream_models(
+                stream,
+                staging,
+                reporting,
+                cache.get((cache_schema, tables[stream.name])) if cache else None,
+            )
             for stream, (staging, reporting) in zip(discovered, pairs, strict=True)
         ]
     except ValueError as exc:
@@ -319,7 +337,39 @@ def plan_add(
         )
     if any(m.staging_model.startswith(f"staging_{location}_") for m in stream_models):
         plan.notes.append("dbt model names are prefixed with the location (a name was taken)")
+    plan.notes += _cache_notes(location, cache_schema, stream_models, cache, unreachable)
     return plan
+
+
+def _cache_notes(
+    location: str,
+    cache_schema: str,
+    stream_models: list[dbt_codegen.StreamModels],
+    cache: dict[tuple[str, str], cache_tables.CacheTable] | None,
+    unreachable: str,
+) -> list[str]:
+    """What the plan should say about the cache tables its models were generated over."""
+    refresh = f"`{dbt_codegen.REFRESH_COMMAND} {location}`"
+    if cache is None:
+        return [
+            f"{unreachable}: the staging models use the column names a new cache table gets; "
+            f"if the tables already exist, run {refresh} once PostgreSQL is reachable"
+        ]
+    notes = []
+    for models in stream_models:
+        table = cache.get((cache_schema, models.table))
+        if table is None or not table.exists:
+            continue
+        notes.append(
+            f"cache table {table.qualified} already exists: {models.staging_model} selects its "
+            "columns as its column map names them"
+        )
+        if models.pending:
+            notes.append(
+                f"{table.qualified} has no column yet for {', '.join(models.pending)}: the next "
+                f"sync adds them; then run {refresh}"
+            )
+    return notes
 
 
 def enabled_modules(project: Project, exclude: str) -> list[str]:
@@ -331,29 +381,46 @@ def enabled_modules(project: Project, exclude: str) -> list[str]:
     ]
 
 
+def _start_dbt_parse(project: Project, target: str) -> subprocess.Popen:
+    """`dbt parse` of the project, started; its scratch output goes to `target`."""
+    from pyairbyte.utils.dbt_manifest import dbt_executable
+
+    env = {
+        **os.environ,
+        "DBT_PROFILES_DIR": str(settings.dbt_profiles_dir()),
+        "DBT_TARGET_PATH": target,  # never touch the project's own target/ or logs/
+        "DBT_LOG_PATH": target,
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    return subprocess.Popen(
+        [dbt_executable(), "parse", "--project-dir", str(project.dbt_dir), "--quiet"],
+        cwd=project.dbt_dir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _scratch() -> Path:
+    scratch = settings.project_dir() / "tmp"
+    scratch.mkdir(parents=True, exist_ok=True)
+    return scratch
+
+
+def dbt_parse_problems(project: Project) -> list[str]:
+    """[] when dbt parses the project as it is on disk, else the failure (`refresh-staging`)."""
+    with tempfile.TemporaryDirectory(dir=_scratch(), prefix="dbt-parse-") as target:
+        parse = _start_dbt_parse(project, target)
+        output, _ = parse.communicate(timeout=300)
+    return [f"dbt parse failed:\n{output[-3000:]}"] if parse.returncode != 0 else []
+
+
 def verify(project: Project, location: str) -> list[str]:
     """Problems with the written files: the location must load, dbt must parse the project."""
     problems = []
-    scratch = settings.project_dir() / "tmp"
-    scratch.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=scratch, prefix="dbt-parse-") as target:
-        env = {
-            **os.environ,
-            "DBT_PROFILES_DIR": str(settings.dbt_profiles_dir()),
-            "DBT_TARGET_PATH": target,  # never touch the project's own target/ or logs/
-            "DBT_LOG_PATH": target,
-            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        }
-        from pyairbyte.utils.dbt_manifest import dbt_executable
-
-        parse = subprocess.Popen(
-            [dbt_executable(), "parse", "--project-dir", str(project.dbt_dir), "--quiet"],
-            cwd=project.dbt_dir,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+    with tempfile.TemporaryDirectory(dir=_scratch(), prefix="dbt-parse-") as target:
+        parse = _start_dbt_parse(project, target)
         # The new location, and every enabled one: new dbt models and sources change what
         # manifest-driven locations (dbt_poc) load. Runs while dbt parses.
         module = f"dagster_code.{location}"

@@ -4,6 +4,7 @@
     txn.write(path, text)          # create or change
     txn.delete(path)               # a file
     txn.delete_tree(path)          # a directory and everything in it (incl. __pycache__)
+    txn.staged(path)               # the bytes staged for a path (None: none)
     print(txn.describe())          # the plan, relative to root; nothing written yet
     with txn.applied():            # writes everything; an exception in the block (or while
         verify()                   # writing) restores every file byte for byte
@@ -72,6 +73,10 @@ class FileTransaction:
             for child in sorted(path.rglob("*")):
                 if child.is_file() or child.is_symlink():
                     self.delete(child)
+
+    def staged(self, path: Path) -> bytes | None:
+        """What `write` staged for `path` (None: nothing)."""
+        return self._writes.get(Path(path))
 
     def plan(self) -> Plan:
         plan = Plan()

@@ -6,6 +6,7 @@ import keyword
 import re
 
 from dataplatform.lifecycle.errors import LifecycleError
+from pyairbyte.utils import column_names
 
 LOCATION_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 # Package names under dagster_code/ that are not code locations.
@@ -87,16 +88,25 @@ def check_relation_name(relation: str, what: str, fix: str) -> None:
 
 
 def cache_name(name: str) -> str:
-    """PyAirbyte 0.71's LowerCaseNormalizer: how the cache names tables and columns.
+    """How the cache names a table, and a column when no other property claims the name.
 
-    Lowercase, every non-alphanumeric becomes '_', a leading digit gets a '_' prefix
-    (`discountPercentage` -> `discountpercentage`, `unit-price` -> `unit_price`). Reimplemented,
-    because importing airbyte costs seconds; tests compare it with PyAirbyte's own.
+    Lowercase, every non-alphanumeric becomes '_', a leading digit gets a '_' prefix, cut to
+    PostgreSQL's 63 bytes (`discountPercentage` -> `discountpercentage`, `unit-price` ->
+    `unit_price`): PyAirbyte 0.71's LowerCaseNormalizer, as `pyairbyte.utils.column_names`
+    implements it for the cache (the one normalizer; importing airbyte costs seconds, and tests
+    compare it with PyAirbyte's own). A column's final name can differ when two properties
+    normalize alike (`a-b` beside `a_b` -> `a_b_2`): `column_names.assign_columns` decides it.
     """
-    result = re.sub(r"[^A-Za-z0-9]", "_", name.lower())
-    if result and result[0].isdigit():
-        result = f"_{result}"
-    return result
+    return column_names.normalize(name)
+
+
+def cache_name_length(name: str) -> int:
+    """Bytes of `name`'s normal form before the 63-byte cut: every character of the lowercased
+    name becomes one ASCII character, plus the `_` before a leading digit. More than 63 means
+    the cache's table name is cut, and two long stream names could meet in one table."""
+    lowered = name.lower()
+    prefix = 1 if lowered[:1].isascii() and lowered[:1].isdigit() else 0
+    return max(1, len(lowered) + prefix)
 
 
 def snake_case(name: str) -> str:

@@ -51,18 +51,21 @@ def test_staging_sql_for_awkward_names_plans_in_postgresql(pg_conn):
     aliases = [c.alias for c in models.columns]
     assert len(aliases) == len(set(aliases))
     assert "meta_2" in aliases  # "Meta" could not be `meta` twice
+    # ... and the cache gives it a column of its own (column_names.assign_columns)
+    assert next(c.expression for c in models.columns if c.alias == "meta_2") == "meta_2"
     with pg_conn.cursor() as cur:
         cur.execute("create schema if not exists lifecycle_codegen")
         cur.execute(
             'create table lifecycle_codegen.src_line_items ("order" bigint, "group" varchar, '
             "unit_price numeric(38,9), isactive boolean, createdon date, updatedat timestamp, "
-            "anything varchar, either varchar, attrs json, meta json, _airbyte_extracted_at "
-            "timestamp)"
+            "anything varchar, either varchar, attrs json, meta json, meta_2 varchar, "
+            "_airbyte_extracted_at timestamp)"
         )
         cur.execute(
             "insert into lifecycle_codegen.src_line_items values (1, 'g', 2.5, true, "
             "'2024-01-02', '2024-01-02 03:04:05', 'a', 'b', '{\"k\": 1}', "
-            """'{"it''s": "2024-05-06T07:08:09+02:00", "count": 3, "inner": {"x": 1}}', now())"""
+            """'{"it''s": "2024-05-06T07:08:09+02:00", "count": 3, "inner": {"x": 1}}', 'M', """
+            "now())"
         )
         rendered = sql.replace(
             "{{ source('loc', 'line items') }}", "lifecycle_codegen.src_line_items"
@@ -74,6 +77,7 @@ def test_staging_sql_for_awkward_names_plans_in_postgresql(pg_conn):
     assert row["meta_it_s"].isoformat() == "2024-05-06T05:08:09+00:00"
     assert row["meta_count"] == 3 and row["meta_inner"] == {"x": 1}
     assert row["attrs"] == {"k": 1}
+    assert row["meta_2"] == "M"
 
 
 def test_sources_yaml_keys_and_composite_primary_key():

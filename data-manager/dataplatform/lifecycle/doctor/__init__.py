@@ -15,7 +15,10 @@ warnings and notes do not. The checks, one module per kind, in the order they ru
 - `dbt`: read through dbt's own manifest (static reading when dbt cannot parse), every source
   declares its schema and every source()/ref() resolves;
 - `cache_columns`: when PostgreSQL is reachable, models that read the cache use its real column
-  names and plan against the real tables.
+  names and plan against the real tables;
+- `staging_drift`: then, generated staging models that miss a column a sync added to their cache
+  table, or select one a typed sibling replaced, are warnings whose fix is
+  `dataplatform connector refresh-staging <location>`.
 `report` holds the findings and the summary line.
 """
 

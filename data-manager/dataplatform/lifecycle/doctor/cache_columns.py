@@ -2,18 +2,19 @@
 
 Each model that reads a source must use the cache's real column names: PyAirbyte lowercases them,
 so `discountPercentage` is `discountpercentage`. Its SQL must also plan against the real tables:
-EXPLAIN catches missing columns and bad casts such as `text ->> unknown`. Without a database this
-part is skipped with a note.
+EXPLAIN catches missing columns and bad casts such as `text ->> unknown`. Then generated staging
+models are compared with their table's columns and column map (`staging_drift`). Without a
+database this part is skipped with a note.
 """
 
 from __future__ import annotations
 
 import re
 
+from dataplatform.lifecycle import cache_tables
 from dataplatform.lifecycle.dbt_files import DbtProject, Model
 from dataplatform.lifecycle.doctor.report import ERROR, NOTE, Report
 from dataplatform.lifecycle.project import Project
-from pyairbyte import settings
 
 _STRIP = re.compile(r"\{#.*?#\}|\{\{.*?\}\}|\{%.*?%\}|--[^\n]*|/\*.*?\*/|'(?:[^']|'')*'", re.DOTALL)
 _QUOTED = re.compile(r'"((?:[^"]|"")+)"')
@@ -85,30 +86,10 @@ def render_for_explain(model: Model, dbt: DbtProject, relation_exists) -> str | 
     return text
 
 
-def _postgres() -> settings.PostgresSettings:
-    """POSTGRES_*; without POSTGRES_HOST, the running local platform's private cluster if any."""
-    from dataplatform.local.platform import running_private_postgres
-
-    local = running_private_postgres()
-    if local is None:
-        return settings.postgres_settings()
-    return settings.PostgresSettings(
-        host=local["POSTGRES_HOST"],
-        port=int(local["POSTGRES_PORT"]),
-        user=local["POSTGRES_USER"],
-        password=local["POSTGRES_PASSWORD"],
-        db=local["POSTGRES_DB"],
-    )
-
-
-def _connect(pg: settings.PostgresSettings):
-    """A connection, or the first line of why there is none."""
-    import psycopg2
-
-    try:
-        return psycopg2.connect(**pg.psycopg2_kwargs(), connect_timeout=3)
-    except psycopg2.OperationalError as exc:
-        return str(exc).strip().splitlines()[0] if str(exc).strip() else "connection failed"
+# Where the doctor finds PostgreSQL (POSTGRES_*, else the running local platform's cluster), and
+# how it connects: shared with the codegen, which reads the cache tables' column maps.
+_postgres = cache_tables.postgres
+_connect = cache_tables.connect
 
 
 class _Catalog:
@@ -202,5 +183,9 @@ def check_cache_columns(project: Project, dbt: DbtProject, report: Report) -> No
                     "not synced yet, so their models were not checked: "
                     + ", ".join(sorted(not_synced)),
                 )
+            from dataplatform.lifecycle.doctor.staging_drift import check_staging_drift
+
+            check_staging_drift(project, dbt, cur, report)
+            conn.rollback()
     finally:
         conn.close()
