@@ -277,9 +277,12 @@ class CopyPostgresSqlProcessor(PostgresSqlProcessor):
     def _primary_keys(self, stream_name: str) -> list[str]:
         keys = self._stream_keys.get(stream_name)
         if keys is None:
-            keys = self._stream_keys[stream_name] = list(
-                self.catalog_provider.get_primary_keys(stream_name)
-            )
+            # The properties as the source names them (`orderId`): PyAirbyte's
+            # get_primary_keys() gives them lowercased, which no record has as a key.
+            configured = self.catalog_provider.get_configured_stream_info(stream_name)
+            keys = self._stream_keys[stream_name] = [
+                path[0] for path in configured.primary_key or [] if len(path) == 1
+            ]
         return keys
 
     def _record_key(self, stream_name: str, data: dict) -> str:

@@ -307,3 +307,20 @@ def test_a_direct_read_into_the_cache_keeps_unparsable_lines_too(
     assert (counts.emitted, counts.rejected, counts.landed) == (2, 1, 2)
     streams = rows(pg_conn, f'SELECT stream FROM "{cache_schema}"._dead_letter_copypostgrescache')
     assert streams == [(case.name,)]
+
+
+def test_a_camel_case_primary_key_is_found_in_the_records(run_case, pg_conn, cache_schema):
+    """PyAirbyte lowercases key names; the records keep the source's `orderId`."""
+    case = Case(
+        name="camel_keys",
+        description="a primary key named in camelCase",
+        schema={"type": "object", "properties": {"orderId": {"type": "integer"}, "v": {}}},
+        records=['{"orderId": 1, "v": "a"}', '{"orderId": 1, "v": "b"}', '{"orderId": 2}'],
+        primary_key=["orderId"],
+    )
+    [result] = run_case(case)
+    assert result["status"] == "success", result["error"]
+    got = rows(pg_conn, f'SELECT orderid, v FROM "{cache_schema}".camel_keys ORDER BY 1')
+    assert got == [(1, "b"), (2, None)]
+    assert result["accounting"]["camel_keys"]["records_rejected"] == 0
+    assert result["accounting"]["camel_keys"]["duplicate_keys_resolved"] == 1
