@@ -54,7 +54,6 @@ class StreamCounts:
     emitted: int = 0  # records the reader parsed (counted as the cache receives them)
     rejected: int = 0  # lines that looked like this stream's records but did not parse
     source_stated: int | None = None  # the source's own count (sourceStats), when it gives one
-    staged: int = 0  # records written to the staging files
     quarantined: int = 0  # records kept out of the table (null primary key): dead-letter table
     landed: int = 0  # rows that reached the loading table
     values_changed: int = 0  # values nulled or stripped, each recorded in _airbyte_meta.changes
