@@ -171,8 +171,8 @@ def capture_rejected_lines() -> None:
     reading, for any `Source.read` into a `CopyPostgresCache` (with or without sync_connector).
 
     airbyte 0.71.3 hands such a line to `ConnectorBase._print_info_message`, a private method;
-    the version guard pins that release and `test_airbyte_internals` fails if it changes. Safe
-    to call more than once.
+    the cache's version guard (version_guard.py) pins that release, and the unparsable-line tests
+    of test_hostile_data.py fail if the reader stops calling it. Safe to call more than once.
     """
     from airbyte._connector_base import ConnectorBase
 
@@ -193,7 +193,8 @@ def capture_rejected_lines() -> None:
 def watch_source(source: Any, ledger: SyncLedger) -> None:
     """Count every line the source's connector writes (`ledger.lines`), parsed or not.
 
-    Wraps the executor's line iterator (`source.executor.execute`, airbyte 0.71.3)."""
+    Wraps the executor's line iterator (`source.executor.execute`, airbyte 0.71.3; pinned by
+    the version guard; test_hostile_data.py checks the count)."""
     if getattr(source, "_dataplatform_ledger", None) is ledger:
         return
     source._dataplatform_ledger = ledger

@@ -66,6 +66,8 @@ def test_unparsable_lines_go_to_the_dead_letter_table(run_case, pg_conn, cache_s
         assert counts["records_rejected"] == 1
         assert counts["records_landed"] == len(BY_NAME[name].records) - 1
         assert counts["records_unaccounted"] == 0
+        # Every line the connector wrote is counted, the one the reader refused included.
+        assert result["source_lines"] >= len(BY_NAME[name].records)
     letters = _dead_letters(pg_conn, cache_schema)
     assert [(run, stream) for run, stream, _ in letters] == [
         ("run-1", "unparsable_surrogate"),
