@@ -33,3 +33,24 @@ def bench_database(dbname: str = "dataplatform_bench") -> settings.PostgresSetti
     conn.close()
     os.environ["POSTGRES_DB"] = dbname
     return settings.postgres_settings()
+
+
+def make_cache(kind: str, schema: str, cache_dir):
+    """A cache on POSTGRES_*: PyAirbyte's stock `PostgresCache` (kind "stock") or the
+    project's `CopyPostgresCache`, writing `schema` and staging under `cache_dir`."""
+    from pyairbyte.utils.postgres_copy_cache import CopyPostgresCache
+
+    if kind == "stock":
+        from airbyte.caches import PostgresCache as cache_class
+    else:
+        cache_class = CopyPostgresCache
+    pg = settings.postgres_settings()
+    return cache_class(
+        host=pg.host,
+        port=pg.port,
+        username=pg.user,
+        password=pg.password,
+        database=pg.dbname,
+        schema_name=schema,
+        cache_dir=cache_dir,
+    )

@@ -92,24 +92,9 @@ def _warm_up(source) -> None:
 
 
 def _make_cache(kind: str):
-    from pyairbyte import settings
-    from pyairbyte.utils.postgres_copy_cache import CopyPostgresCache
+    from _setup import make_cache
 
-    if kind == "stock":
-        from airbyte.caches import PostgresCache as cache_class
-    else:
-        cache_class = CopyPostgresCache
-    pg = settings.postgres_settings()
-    return cache_class(
-        host=pg.host,
-        port=pg.port,
-        username=pg.user,
-        password=pg.password,
-        database=pg.dbname,
-        schema_name=SCHEMAS[kind],
-        cache_dir=_work_dir() / f"staging-{kind}",
-        cleanup=kind != "copy_serial",  # the bare variant re-reads these staged records
-    )
+    return make_cache(kind, SCHEMAS[kind], _work_dir() / f"staging-{kind}")
 
 
 def _time_cache_step() -> dict[str, float]:

@@ -246,23 +246,9 @@ def _on_alarm(signum, frame):
 
 
 def _make_cache(kind: str, schema: str):
-    from pyairbyte import settings
-    from pyairbyte.utils.postgres_copy_cache import CopyPostgresCache
+    from _setup import make_cache
 
-    if kind == "stock":
-        from airbyte.caches import PostgresCache as cache_class
-    else:
-        cache_class = CopyPostgresCache
-    pg = settings.postgres_settings()
-    return cache_class(
-        host=pg.host,
-        port=pg.port,
-        username=pg.user,
-        password=pg.password,
-        database=pg.dbname,
-        schema_name=schema,
-        cache_dir=_work_dir() / "staging" / schema,
-    )
+    return make_cache(kind, schema, _work_dir() / "staging" / schema)
 
 
 def _describe_error(error: BaseException) -> str:
