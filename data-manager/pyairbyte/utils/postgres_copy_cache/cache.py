@@ -102,7 +102,8 @@ class CopyPostgresCache(PostgresCache):
                 )
             # Streams that staged nothing (every line rejected) are checked here.
             for stream in processor.ledger.streams:
-                processor.check_accounting(stream)
+                if stream not in processor.accounted:  # a load checked it before its commit
+                    processor.check_accounting(stream)
         finally:
             processor.abort_background_loads()  # a no-op after success: all were finished
             if self.cleanup:  # PyAirbyte's own switch: `cleanup=False` keeps the staged files

@@ -135,6 +135,7 @@ class CopyPostgresSqlProcessor(PostgresSqlProcessor):
         self._plans: dict[str, StreamPlan] = {}
         self._plans_lock = threading.Lock()
         self._stream_keys: dict[str, list[str]] = {}
+        self.accounted: set[str] = set()  # streams whose counts a load already checked
         if isinstance(self.file_writer, FastJsonlWriter):
             self.file_writer.on_batch_closed = self._load_in_background
             self.file_writer.gate = self
@@ -540,6 +541,7 @@ class CopyPostgresSqlProcessor(PostgresSqlProcessor):
                 {"table": plan.table, "property": prop, "sql_type": sql_type, "column": column},
             )
         self.check_accounting(stream_name)
+        self.accounted.add(stream_name)
 
     def check_accounting(self, stream_name: str) -> None:
         """Fail (or warn, per the connector YAML) when the stream's counts do not add up, or
