@@ -147,7 +147,13 @@ def test_stop_mid_run_then_start_ends_the_run_and_retries_it(processes_platform)
     assert f"{LOCATION}: loaded" in started.stdout, started.stdout + started.stderr
     status, _ = p.wait_for_status(run_id, FINISHED, timeout=120)
     assert status == "FAILURE", status
-    assert "interrupted unexpectedly" in _run_failure_message(p, run_id)
+    # The worker records its own interruption when it finishes cleaning up within the code
+    # server's 10 s stop grace; on a loaded machine it is SIGKILLed first, and run monitoring
+    # then names the worker that is gone. Either way the failure says why, and it is retried.
+    message = _run_failure_message(p, run_id)
+    assert "Execution was interrupted unexpectedly" in message or (
+        "is gone and its code server at 127.0.0.1:" in message and "does not run it" in message
+    ), message
 
     def retry():
         found = p.client.query(_RUNS_BY_PARENT, {"parent": run_id})["runsOrError"]["results"]
