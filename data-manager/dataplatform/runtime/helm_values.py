@@ -135,7 +135,7 @@ def instance_settings(dagster_yaml: Path) -> tuple[dict, dict]:
             "dagsterDaemon.runCoordinator"
         )
     custom = {
-        "module": coordinator.get("module", "dagster._core.run_coordinator"),
+        "module": coordinator.get("module", "dagster"),
         "class": "QueuedRunCoordinator",
         "config": coordinator.get("config") or {},
     }

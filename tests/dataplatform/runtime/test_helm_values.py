@@ -266,9 +266,12 @@ def test_image_set_arguments_cover_every_deployment(values):
 
 
 def test_run_coordinator_config_loads_in_dagster(values):
+    import importlib
+
     from dagster._config import process_config
-    from dagster._core.run_coordinator import QueuedRunCoordinator
 
     custom = values["dagsterDaemon"]["runCoordinator"]["config"]["customRunCoordinator"]
-    result = process_config(QueuedRunCoordinator.config_type(), custom["config"])
+    # The chart imports the class by module and name: both must resolve (public `dagster`).
+    coordinator = getattr(importlib.import_module(custom["module"]), custom["class"])
+    result = process_config(coordinator.config_type(), custom["config"])
     assert result.success, result.errors
