@@ -27,13 +27,13 @@ def table_stats(tables: Sequence[str]) -> dict[str, TableStats]:
     import psycopg2
     from psycopg2 import sql
 
-    from pyairbyte import settings
+    from pyairbyte.utils import pg
 
     if not tables:
         return {}
     pairs = [table.split(".", 1) for table in tables]
     try:
-        connection = psycopg2.connect(**settings.postgres_settings().psycopg2_kwargs())
+        connection = pg.connect()
     except psycopg2.Error as exc:
         raise CacheTableError(f"cannot connect to the cache database: {exc}".strip()) from exc
     try:

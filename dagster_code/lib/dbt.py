@@ -18,6 +18,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 from packaging import version
 
 from pyairbyte import settings
+from pyairbyte.utils import pg
 from pyairbyte.utils.dbt_manifest import dbt_executable, ensure_manifest
 
 
@@ -159,7 +160,6 @@ def unsynced_sources(
     only appear with its first sync. Until then its source tests, and the models built on them,
     can only fail. One catalog query against the database dbt uses (POSTGRES_*).
     """
-    import psycopg2
 
     sources = json.loads(Path(manifest_path).read_text()).get("sources", {}).values()
     wanted = {
@@ -170,7 +170,7 @@ def unsynced_sources(
     if not wanted:
         return []
     names = sorted(wanted)
-    connection = psycopg2.connect(**settings.postgres_settings().psycopg2_kwargs())
+    connection = pg.connect()
     try:
         with connection.cursor() as cursor:
             cursor.execute(

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from pyairbyte import settings
 from pyairbyte.utils import column_names
+from pyairbyte.utils import pg as pg_connection
 
 _COLUMNS_SQL = """
 SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
@@ -113,7 +114,7 @@ def connect(pg: settings.PostgresSettings):
     import psycopg2
 
     try:
-        return psycopg2.connect(**pg.psycopg2_kwargs(), connect_timeout=3)
+        return pg_connection.connect(pg.psycopg2_kwargs(), connect_timeout=3)
     except psycopg2.OperationalError as exc:
         return str(exc).strip().splitlines()[0] if str(exc).strip() else "connection failed"
 

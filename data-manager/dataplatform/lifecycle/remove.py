@@ -33,6 +33,7 @@ from dataplatform.lifecycle.project import (
     render_document,
 )
 from pyairbyte.errors import YamlFileError
+from pyairbyte.utils import pg
 from pyairbyte.utils.connector_config import (
     ConnectorConfigError,
     connector_files,
@@ -276,12 +277,8 @@ def apply_remove(plan: RemovePlan) -> list[str]:
         if plan.data is not None:
             import psycopg2
 
-            from pyairbyte import settings
-
             try:
-                conn = psycopg2.connect(
-                    **settings.postgres_settings().psycopg2_kwargs(), connect_timeout=10
-                )
+                conn = pg.connect()
             except psycopg2.OperationalError as exc:
                 raise LifecycleError(
                     f"--drop-data: cannot reach PostgreSQL: {exc}".strip(),

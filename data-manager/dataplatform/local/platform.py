@@ -37,6 +37,7 @@ from dataplatform.runtime.code_locations import (
 from dataplatform.runtime.dagster_graphql import DagsterGraphQL
 from dataplatform.runtime.derived_configs import _source_label, write_local_workspace
 from pyairbyte import settings
+from pyairbyte.utils import pg
 
 # Stop order: consumers first, the database last. A watchdog goes before its child, so that it
 # stops the child rather than restarting it.
@@ -194,16 +195,8 @@ def ensure_instance_storage(env: dict[str, str]) -> None:
     On an empty database every process (code servers, webserver, daemon) would otherwise try to
     create the same tables at the same moment, and the losers fail with "already exists".
     """
-    import psycopg2
 
-    conn = psycopg2.connect(
-        host=env["POSTGRES_HOST"],
-        port=int(env["POSTGRES_PORT"]),
-        user=env["POSTGRES_USER"],
-        password=env["POSTGRES_PASSWORD"],
-        dbname=env["POSTGRES_DB"],
-        connect_timeout=10,
-    )
+    conn = pg.connect(pg.params_from_env(env))
     try:
         with conn.cursor() as cur:
             cur.execute("select to_regclass('public.instance_info') is not null")

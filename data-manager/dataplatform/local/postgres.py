@@ -28,6 +28,7 @@ import psycopg2
 import psycopg2.sql
 
 from dataplatform import settings as platform_settings
+from pyairbyte.utils import pg
 
 
 class LocalPostgresError(RuntimeError):
@@ -128,7 +129,7 @@ class LocalPostgres:
 
     def is_running(self) -> bool:
         try:
-            psycopg2.connect(**self.connect_kwargs(), connect_timeout=2).close()
+            pg.connect(self.connect_kwargs(), connect_timeout=2).close()
             return True
         except psycopg2.OperationalError as exc:
             # A server that refuses our credentials is running (a cluster still on trust auth
@@ -149,8 +150,9 @@ class LocalPostgres:
         if not self.password:
             _write_private(self.password_file, secrets.token_urlsafe(24))
         # Still on trust here, so the password is not needed to set it.
-        conn = psycopg2.connect(
-            host=self.host, port=self.port, user=self.user, dbname="postgres", connect_timeout=5
+        conn = pg.connect(
+            {"host": self.host, "port": self.port, "user": self.user, "dbname": "postgres"},
+            connect_timeout=5,
         )
         conn.autocommit = True
         with conn.cursor() as cur:
@@ -256,7 +258,7 @@ class LocalPostgres:
         )
 
     def ensure_database(self, dbname: str) -> None:
-        conn = psycopg2.connect(**self.connect_kwargs())
+        conn = pg.connect(self.connect_kwargs())
         conn.autocommit = True
         with conn.cursor() as cur:
             cur.execute("select 1 from pg_database where datname = %s", (dbname,))

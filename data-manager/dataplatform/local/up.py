@@ -34,6 +34,7 @@ from dataplatform.local.platform import (
 )
 from dataplatform.runtime import paths, processes
 from dataplatform.runtime.dagster_graphql import DagsterGraphQL, DagsterGraphQLError, RunResult
+from pyairbyte.utils import pg
 
 # Runs in one wave are launched together; the next wave starts when they all finished.
 SAMPLE_RUN_WAVES: list[list[tuple[str, str]]] = [
@@ -128,13 +129,7 @@ def run_waves(
 
 
 def reporting_row_counts(pg_env: dict[str, str]) -> dict[str, int]:
-    conn = psycopg2.connect(
-        host=pg_env["POSTGRES_HOST"],
-        port=int(pg_env["POSTGRES_PORT"]),
-        user=pg_env["POSTGRES_USER"],
-        password=pg_env.get("POSTGRES_PASSWORD", ""),
-        dbname=pg_env["POSTGRES_DB"],
-    )
+    conn = pg.connect(pg.params_from_env(pg_env))
     try:
         with conn.cursor() as cur:
             cur.execute(

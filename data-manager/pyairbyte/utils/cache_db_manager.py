@@ -31,6 +31,7 @@ from psycopg2 import sql
 
 from pyairbyte import settings
 from pyairbyte.errors import CacheCleanupError
+from pyairbyte.utils import pg
 from pyairbyte.utils._pg_copy import check_identifier, ensure_schema
 
 # PyAirbyte's bookkeeping tables; never dropped by a prefix cleanup.
@@ -72,17 +73,8 @@ class PyAirbyteCacheDBManager:
 
     @contextmanager
     def _cursor(self):
-        kwargs = self._connection_kwargs or settings.postgres_settings().psycopg2_kwargs()
-        conn = psycopg2.connect(**kwargs)
-        try:
-            with conn.cursor() as cur:
-                yield cur
-            conn.commit()
-        except BaseException:
-            conn.rollback()
-            raise
-        finally:
-            conn.close()
+        with pg.cursor(self._connection_kwargs) as cur:
+            yield cur
 
     def _schema(self, schema: str | None) -> str:
         return check_identifier(schema, "schema") if schema else self.schema
@@ -109,8 +101,7 @@ class PyAirbyteCacheDBManager:
             return cur.fetchone() is not None
 
     def create_schema(self, schema: str | None = None) -> None:
-        kwargs = self._connection_kwargs or settings.postgres_settings().psycopg2_kwargs()
-        conn = psycopg2.connect(**kwargs)
+        conn = pg.connect(self._connection_kwargs)
         try:
             ensure_schema(conn, self._schema(schema))
         finally:

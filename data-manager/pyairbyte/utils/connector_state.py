@@ -41,6 +41,7 @@ from psycopg2 import errors as pg_errors
 from psycopg2 import sql
 
 from pyairbyte.errors import ConnectorStateError, UnknownStreamError
+from pyairbyte.utils import pg
 
 __all__ = [
     "ConnectorState",
@@ -269,7 +270,7 @@ def _cache_target(cache_name: str, cache_config: Mapping[str, Any] | None) -> tu
 
 def _connect(kwargs: dict, what: str):
     try:
-        return psycopg2.connect(**kwargs)
+        return pg.connect(kwargs)
     except psycopg2.Error as exc:
         raise ConnectorStateError(
             f"cannot {what}: PostgreSQL at {kwargs['host']}:{kwargs['port']} "

@@ -47,6 +47,7 @@ from psycopg2.extras import Json, RealDictCursor, execute_values
 
 from pyairbyte import settings
 from pyairbyte.errors import EventNotFoundError, EventStoreError
+from pyairbyte.utils import pg
 from pyairbyte.utils._pg_copy import _lock_key, check_identifier
 
 STATUSES = ("pending", "processing", "processed", "failed")
@@ -149,7 +150,7 @@ def ensure_event_store(conn) -> None:
 def _connection():
     """A connection to the event store; a database failure becomes EventStoreError."""
     try:
-        conn = psycopg2.connect(**settings.postgres_settings().psycopg2_kwargs())
+        conn = pg.connect()
     except psycopg2.Error as exc:
         raise EventStoreError(f"cannot connect to the event store's PostgreSQL: {exc}") from exc
     try:
