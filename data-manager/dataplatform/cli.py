@@ -193,7 +193,7 @@ def _state_target(name: str) -> tuple[str, dict[str, str | None], str | None]:
     from dataplatform.lifecycle.location_connectors import connector_of
     from dataplatform.lifecycle.project import Project, entries_by_name, read_document
     from pyairbyte.errors import UnknownConnectorError
-    from pyairbyte.utils.connector_state import connector_streams
+    from pyairbyte.utils.connector_streams import connector_streams
 
     try:
         return connector_streams(name)
@@ -244,8 +244,9 @@ def _state_error(exc: Exception) -> None:
 @_CACHE_OPTION
 def connector_state_show(name: str, cache_name: str) -> None:
     """Streams, cursor values, last sync time and row counts of connector (or location) NAME."""
+    from dataplatform.lifecycle.state_view import render_state
     from pyairbyte.errors import ConnectorStateError
-    from pyairbyte.utils.connector_state import read_connector_state, render_state
+    from pyairbyte.utils.connector_state import read_connector_state
 
     if cache_name not in _cache_names():
         _state_error(f"unknown cache {cache_name!r}; known: {', '.join(_cache_names())}")

@@ -30,7 +30,6 @@ costs no `import airbyte`. Identifiers are quoted with `psycopg2.sql.Identifier`
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -41,7 +40,8 @@ from psycopg2 import errors as pg_errors
 from psycopg2 import sql
 
 from pyairbyte.errors import ConnectorStateError, UnknownStreamError
-from pyairbyte.utils import pg
+from pyairbyte.utils import column_names, pg
+from pyairbyte.utils.connector_streams import cursor_of
 
 __all__ = [
     "ConnectorState",
@@ -49,33 +49,20 @@ __all__ = [
     "StreamState",
     "apply_reset",
     "cache_table_name",
-    "connector_streams",
-    "manifest_streams",
     "plan_reset",
     "read_connector_state",
-    "render_state",
 ]
 
 STATE_TABLE = "_airbyte_state"
 WHOLE_SOURCE_STREAMS = ("_GLOBAL", "_LEGACY")
 # How long a reset waits for a table lock (a running sync holds one) before giving up.
 RESET_LOCK_TIMEOUT = "10s"
-# Keys the CDK puts into a stream's state next to (or instead of) the cursor.
-_STATE_META_KEYS = {
-    "state_type",
-    "legacy",
-    "slices",
-    "states",
-    "state",
-    "parent_state",
-    "use_global_cursor",
-}
 
 
 def cache_table_name(raw: str) -> str:
-    """PyAirbyte's table name for `prefix + stream` (its LowerCaseNormalizer, 0.71)."""
-    name = re.sub(r"[^A-Za-z0-9]", "_", raw.lower())
-    return f"_{name}" if name[:1].isdigit() else name
+    """PyAirbyte's table name for `prefix + stream` (its LowerCaseNormalizer, 0.71), as
+    PostgreSQL stores it (cut to 63 bytes)."""
+    return column_names.normalize(raw)
 
 
 @dataclass(frozen=True)
@@ -133,122 +120,6 @@ class ResetPlan:
             lines.append(f"  empty table {self.schema}.{table} ({held})")
         lines.append("the next sync reads these streams in full and reloads the tables.")
         return "\n".join(lines)
-
-
-def _when(stamp: datetime | None) -> str:
-    return stamp.isoformat(sep=" ", timespec="seconds") if stamp else "-"
-
-
-def render_state(state: ConnectorState) -> str:
-    """A plain-text table: stream, cursor field, cursor value, last sync, rows."""
-    header = ("stream", "cursor field", "cursor value", "last sync", "rows")
-    lines = [
-        (
-            s.stream,
-            s.cursor_field or "-",
-            (s.cursor_value or "-") if s.has_state else "(no state: next sync reads all)",
-            _when(s.last_sync_at),
-            "-" if s.rows is None else str(s.rows),
-        )
-        for s in state.streams
-    ]
-    widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
-    out = [f"connector {state.connector}, cache schema {state.schema}"]
-    if not lines:
-        out.append("no stored state and no known streams: never synced into this cache")
-        return "\n".join(out)
-    for row in [header, *lines]:
-        out.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
-    return "\n".join(out)
-
-
-# --- manifest hints --------------------------------------------------------------------------
-
-
-def _resolve_ref(manifest: Mapping, value: Any) -> Any:
-    ref = value.get("$ref") if isinstance(value, Mapping) else None
-    if not isinstance(ref, str) or not ref.startswith("#/"):
-        return value
-    target: Any = manifest
-    for part in ref[2:].split("/"):
-        target = target.get(part) if isinstance(target, Mapping) else None
-    return {**target, **{k: v for k, v in value.items() if k != "$ref"}} if target else value
-
-
-def manifest_streams(manifest: Mapping | None) -> dict[str, str | None]:
-    """Stream name -> cursor field (None: not incremental) of a declarative manifest."""
-    streams: dict[str, str | None] = {}
-    for raw in (manifest or {}).get("streams") or []:
-        stream = _resolve_ref(manifest, raw)
-        if not isinstance(stream, Mapping):
-            continue
-        name = stream.get("name") or (stream.get("$parameters") or {}).get("name")
-        if not isinstance(name, str):
-            continue
-        incremental = _resolve_ref(manifest, stream.get("incremental_sync"))
-        cursor = incremental.get("cursor_field") if isinstance(incremental, Mapping) else None
-        # A cursor field given as Jinja (e.g. from config) is only known at run time.
-        streams[name] = cursor if isinstance(cursor, str) and "{{" not in cursor else None
-    return streams
-
-
-def connector_streams(name: str) -> tuple[str, dict[str, str | None], str | None]:
-    """(the YAML's `name`, its streams -> cursor field, a warning) for connector YAML `name`.
-
-    Raises `UnknownConnectorError` if no connector YAML has that name. A YAML that does not load
-    (e.g. an unset ${VAR}) still names the source whose state the cache holds: its streams are
-    then unknown, and the warning says why.
-    """
-    import yaml
-
-    from pyairbyte.errors import ConnectorConfigError, UnknownConnectorError
-    from pyairbyte.utils.connector_config import find_connector_file, get_connector_by_name
-
-    try:
-        path = find_connector_file(name)
-    except ConnectorConfigError as exc:
-        raise UnknownConnectorError(str(exc)) from None
-    try:
-        config = get_connector_by_name(name)
-    except ConnectorConfigError as exc:
-        try:
-            raw = yaml.safe_load(path.read_text())
-        except (yaml.YAMLError, OSError):
-            raw = None
-        declared = raw.get("name") if isinstance(raw, dict) else None
-        return declared if isinstance(declared, str) else name, {}, f"warning: {exc}"
-    streams = manifest_streams(config.source_manifest)
-    for stream in config.streams or []:
-        streams.setdefault(stream, None)
-    return config.name, streams, None
-
-
-def _cursor(stream_state: Any, hint: str | None) -> tuple[str | None, str | None]:
-    """(cursor field, a readable cursor value) from a stream's stored state."""
-    if not isinstance(stream_state, Mapping) or not stream_state:
-        return hint, None
-    plain = [k for k in stream_state if k not in _STATE_META_KEYS and not k.startswith("__ab")]
-    field_name = hint if hint in stream_state else (plain[0] if len(plain) == 1 else hint)
-    if field_name and field_name in stream_state:
-        return field_name, str(stream_state[field_name])
-    inner = stream_state.get("state")  # per-partition state with a global cursor
-    if isinstance(inner, Mapping) and field_name in inner:
-        return field_name, str(inner[field_name])
-    slices = stream_state.get("slices")
-    if isinstance(slices, list) and slices:
-        ends = [
-            str(s.get("most_recent_cursor_value") or s.get("end"))
-            for s in slices
-            if isinstance(s, Mapping) and (s.get("most_recent_cursor_value") or s.get("end"))
-        ]
-        return field_name, max(ends) if ends else None
-    partitions = stream_state.get("states")
-    if isinstance(partitions, list):
-        return field_name, f"({len(partitions)} partitions)"
-    if not plain:  # e.g. the CDK's {"__ab_no_cursor_state_message": true} for a full refresh
-        return field_name, None
-    text = json.dumps(stream_state, default=str, sort_keys=True)
-    return field_name, text if len(text) <= 60 else text[:57] + "..."
 
 
 # --- database --------------------------------------------------------------------------------
@@ -402,7 +273,7 @@ def read_connector_state(
                     count, last_record = None, None
                     table = None
                 else:
-                    field_name, value = _cursor(stream_state, hints.get(row.stream))
+                    field_name, value = cursor_of(stream_state, hints.get(row.stream))
                     table = cache_table_name(row.table_name)
                     count, last_record = _table_facts(cur, schema, table)
                 result.append(

@@ -37,7 +37,6 @@ from tests.helpers import scalar, wait_until
 from tests.ports import free_code_location_ports, free_port, stop_recorded_processes
 
 CODE_LOCATIONS = "data-manager/resources/dagster/code-locations.json"
-LIVE_TARGET_SECONDS = 15  # the target: `connector add` to LOADED on the running platform
 
 
 class HeldProductsApi(SampleProductsApi):
@@ -151,9 +150,8 @@ def test_add_and_remove_while_the_platform_runs(running_platform, pg_conn):
     output = added.stdout + added.stderr
     assert added.returncode == 0, output
     assert "live: webserver" in output and "live: the daemon loaded" in output, output
-    seconds = _live_seconds(output)
-    print(f"connector add, live part: {seconds:.1f}s")  # the figure, in the test's output
-    assert seconds <= LIVE_TARGET_SECONDS, output
+    # The live part's time is a target measured by bench/live_add.py, not asserted here.
+    print(f"connector add, live part: {_live_seconds(output):.1f}s")
 
     after = client.locations()
     assert after["shop_orders"].loaded, after["shop_orders"]

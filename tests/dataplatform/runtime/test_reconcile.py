@@ -125,7 +125,6 @@ def test_add_remove_and_change_touch_only_those_locations(supervised):
     assert result["state"] == "done", result
     assert result["started"] == ["gamma"] and result["stopped"] == []
     assert result["states"] == {"gamma": "ready"}
-    assert result["seconds"] < 15, result
     after = supervised.pids()
     assert {n: after[n] for n in before} == before
     assert psutil.pid_exists(after["gamma"]) and not port_is_free("127.0.0.1", ports["gamma"])

@@ -118,7 +118,8 @@ def _two_syncs_of_a(platform) -> str:
 
 def test_show_reset_and_full_refresh(platform, pg_conn):
     from pyairbyte.utils.connector_config import get_connector_by_name
-    from pyairbyte.utils.connector_state import manifest_streams, read_connector_state
+    from pyairbyte.utils.connector_state import read_connector_state
+    from pyairbyte.utils.connector_streams import manifest_streams
 
     schema = platform["schema"]
     newest = _two_syncs_of_a(platform)
@@ -215,7 +216,7 @@ def test_cache_table_name_matches_pyairbyte():
 
 
 def test_cursor_shapes():
-    from pyairbyte.utils.connector_state import _cursor
+    from pyairbyte.utils.connector_streams import cursor_of as _cursor
 
     assert _cursor({"updatedAt": "2025-01-01"}, None) == ("updatedAt", "2025-01-01")
     assert _cursor({"__ab_no_cursor_state_message": True}, None) == (None, None)
