@@ -15,9 +15,9 @@ so do this watchdog's own lines, e.g.
 Its PID is in <run dir>/NAME.pid, the watchdog's in NAME-watchdog.pid, and NAME.watchdog.json
 says how often it restarted and why it last exited (`platform status` shows both). SIGTERM or
 SIGINT stop the child (SIGTERM, then SIGKILL after 20 s) and then the watchdog, so `platform
-stop` stops it by its PID like any other process. Restarts back off from 1 s, doubling to
-$DAGSTER_INIT_BACKOFF_MAX (30 s), the same patience as dagster-init's; a child that stayed up
-for 60 s starts again at 1 s.
+stop` stops it by its PID like any other process. Restarts wait as dagster-init's do
+(runtime/backoff.py): from 1 s, doubling to $DAGSTER_INIT_BACKOFF_MAX (30 s), and from 1 s again
+after a child stayed up for 60 s.
 
 Only an exit is noticed, not a hang: a daemon that stops heart-beating while alive is not
 restarted (docs/reliability.md).
@@ -35,10 +35,9 @@ from pathlib import Path
 
 from dataplatform import settings as platform_settings
 from dataplatform.runtime import paths, processes
+from dataplatform.runtime.backoff import Backoff
 from pyairbyte import settings
 
-BACKOFF_INITIAL = 1.0
-HEALTHY_RESETS_BACKOFF_AFTER = 60.0
 STOP_TIMEOUT = 20.0
 
 
@@ -66,8 +65,7 @@ class Watchdog:
     def __init__(self, name: str, cmd: list[str], backoff_max: float):
         self.name = name
         self.cmd = cmd
-        self.backoff_max = backoff_max
-        self.backoff = BACKOFF_INITIAL
+        self.backoff = Backoff(maximum=backoff_max)
         self.restarts = 0
         self.last_exit = ""
         self.child: subprocess.Popen | None = None
@@ -112,8 +110,7 @@ class Watchdog:
             while not self._stop:
                 code = self.child.poll()
                 if code is None:
-                    if time.monotonic() - started > HEALTHY_RESETS_BACKOFF_AFTER:
-                        self.backoff = BACKOFF_INITIAL
+                    self.backoff.note_uptime(time.monotonic() - started)
                     time.sleep(0.2)
                     continue
                 up_for = time.monotonic() - started
@@ -121,13 +118,12 @@ class Watchdog:
                 self.child_pid_file.unlink(missing_ok=True)
                 self.restarts += 1
                 self._write_status()
+                delay = self.backoff.take()
                 _say(
                     self.name,
-                    f" ({self.last_exit}); restarting in {self.backoff:.0f}s "
-                    f"(restart #{self.restarts})",
+                    f" ({self.last_exit}); restarting in {delay:.0f}s (restart #{self.restarts})",
                 )
-                self._sleep(self.backoff)
-                self.backoff = min(self.backoff * 2, self.backoff_max)
+                self._sleep(delay)
                 if not self._stop:
                     started = self._start_child()
                     _say(self.name, f": restarted (pid {self.child.pid})")

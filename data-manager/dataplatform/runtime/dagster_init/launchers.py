@@ -31,6 +31,7 @@ import psutil
 
 from dataplatform import settings as platform_settings
 from dataplatform.runtime import paths, processes
+from dataplatform.runtime.backoff import Backoff
 from pyairbyte import settings
 
 log = logging.getLogger("dagster-init")
@@ -172,7 +173,7 @@ class ForkLauncher:
         self._buffer = b""
         self.ready_info: dict | None = None
         self.restarts = 0
-        self._backoff = 1.0
+        self._backoff = Backoff(maximum=backoff_max)
         self._next_start = 0.0
         self._started_at = 0.0
 
@@ -216,8 +217,7 @@ class ForkLauncher:
         if self._sock is not None:
             self._sock.close()
         self._parent, self._sock, self.ready_info = None, None, None
-        self._next_start = now + self._backoff
-        self._backoff = min(self._backoff * 2, self.backoff_max)
+        self._next_start = now + self._backoff.take()
         self.restarts += 1
 
     def _read_line(self, timeout: float) -> dict | None:
@@ -258,8 +258,8 @@ class ForkLauncher:
                 for name, error in failed.items():
                     log.warning("fork server: could not pre-load %s (%s); code servers import "
                                 "it themselves", name, error)  # fmt: skip
-        elif now - self._started_at > 60:
-            self._backoff = 1.0
+        else:
+            self._backoff.note_uptime(now - self._started_at)
 
     def start(self, name: str, grpc_args: list[str], log_path: Path | None) -> Child | None:
         """Fork a code server; None while the fork server is not ready yet."""

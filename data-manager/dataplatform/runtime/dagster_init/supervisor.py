@@ -23,10 +23,11 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from dataplatform.runtime import paths, processes
+from dataplatform.runtime import backoff, paths, processes
+from dataplatform.runtime.backoff import Backoff
 from dataplatform.runtime.code_locations import CodeLocation, Finding
 from dataplatform.runtime.dagster_init.health import HealthChecker
 from dataplatform.runtime.dagster_init.launchers import (
@@ -68,8 +69,8 @@ class Timing:
     health_interval: float = 5.0
     health_timeout: float = 2.0
     health_failures_before_restart: int = 3
-    backoff_initial: float = 1.0
-    healthy_resets_backoff_after: float = 60.0
+    backoff_initial: float = backoff.INITIAL
+    healthy_resets_backoff_after: float = backoff.HEALTHY_AFTER
 
     @classmethod
     def from_settings(cls, supervisor: SupervisorSettings) -> Timing:
@@ -88,7 +89,7 @@ class ManagedServer:
     started_at: float = 0.0
     ready_after: float | None = None
     restarts: int = 0
-    backoff: float = 1.0
+    backoff: Backoff = field(default_factory=lambda: Backoff(maximum=backoff.INITIAL))
     next_attempt: float = 0.0
     health_failures: int = 0
     next_health_check: float = 0.0
@@ -124,9 +125,7 @@ class Supervisor:
         self.child_logs = child_logs
         self.launcher = launcher or ProcessLauncher(child_logs)
         self.retired: list = []  # replaced by a reload; finishing their runs
-        self.servers = [
-            ManagedServer(loc, backoff=self.timing.backoff_initial) for loc in locations
-        ]
+        self.servers = [ManagedServer(loc, backoff=self._backoff()) for loc in locations]
         self.invalid = invalid
         self._stop_requested = False
         self._restart_all = False
@@ -147,6 +146,10 @@ class Supervisor:
         }
 
     # ---- process control -------------------------------------------------------------------
+
+    def _backoff(self) -> Backoff:
+        t = self.timing
+        return Backoff(t.backoff_max, t.backoff_initial, t.healthy_resets_backoff_after)
 
     def _grpc_args(self, loc: CodeLocation) -> list[str]:
         """The arguments of `dagster api grpc` (both launchers run exactly that command)."""
@@ -225,15 +228,15 @@ class Supervisor:
         self._schedule_retry(srv, now, quiet=True)
 
     def _schedule_retry(self, srv: ManagedServer, now: float, quiet: bool = False) -> None:
-        srv.next_attempt = now + srv.backoff
+        delay = srv.backoff.take()
+        srv.next_attempt = now + delay
         if not quiet:
             log.warning(
                 "location %s: restarting in %.0fs (restart #%d)",
                 srv.location.name,
-                srv.backoff,
+                delay,
                 srv.restarts + 1,
             )
-        srv.backoff = min(srv.backoff * 2, self.timing.backoff_max)
 
     @staticmethod
     def _terminate(proc, timeout: float = 10.0) -> None:
@@ -342,8 +345,7 @@ class Supervisor:
         srv.next_health_check = now + self.timing.health_interval
         if self._checker.is_serving(self.check_host, srv.location.port, self.timing.health_timeout):
             srv.health_failures = 0
-            if now - srv.started_at > self.timing.healthy_resets_backoff_after:
-                srv.backoff = self.timing.backoff_initial
+            srv.backoff.note_uptime(now - srv.started_at)
             return
         srv.health_failures += 1
         if srv.health_failures >= self.timing.health_failures_before_restart:
@@ -435,7 +437,7 @@ class Supervisor:
     # ---- live changes (reconcile) -----------------------------------------------------------
 
     def add_location(self, loc: CodeLocation, now: float) -> None:
-        srv = ManagedServer(loc, backoff=self.timing.backoff_initial)
+        srv = ManagedServer(loc, backoff=self._backoff())
         self.servers.append(srv)
         log.info("location %s: added to %s", loc.name, self.source)
         self._tick(srv, now)
@@ -576,7 +578,7 @@ class Supervisor:
         for srv in self.servers:
             self._kill(srv)
             srv.state, srv.next_attempt, srv.load_retries = LocationState.STARTING, 0.0, 0
-            srv.backoff = self.timing.backoff_initial
+            srv.backoff.reset()
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self.request_stop)
