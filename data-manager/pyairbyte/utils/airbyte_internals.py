@@ -506,6 +506,12 @@ def _cache_hooks() -> type:
         @classmethod
         def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
             super().__pydantic_init_subclass__(**kwargs)
+            if "processor_class" in cls.model_fields:
+                # Annotated without ClassVar, pydantic made it a field and the class would
+                # silently keep the stock processor.
+                raise TypeError(
+                    f"{cls.__name__}.processor_class must be declared ClassVar[type[...]]"
+                )
             cls._sql_processor_class = cls.processor_class
 
         def _write_airbyte_message_stream(

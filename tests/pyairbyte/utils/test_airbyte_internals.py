@@ -280,6 +280,16 @@ def test_pyairbyte_calls_the_mapped_hooks(pg, pg_conn, local_source, write_strat
     assert ids == ([1, 1, 2, 2] if write_strategy == "append" else [1, 2])
 
 
+def test_a_processor_class_that_is_not_a_classvar_is_refused():
+    airbyte_internals.prepare_airbyte()
+    from airbyte.shared.sql_processor import SqlProcessorBase
+
+    with pytest.raises(TypeError, match="processor_class must be declared ClassVar"):
+
+        class Cache(airbyte_internals.PostgresCacheHooks):
+            processor_class: type[SqlProcessorBase] = airbyte_internals.PostgresProcessorHooks
+
+
 # ---- 3: one set-up per process -------------------------------------------------------------------
 
 
