@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pyairbyte import settings
-from pyairbyte.utils.airbyte_env import configure_airbyte_environment
+from pyairbyte.utils.airbyte_internals import prepare_airbyte
 
 if TYPE_CHECKING:
     from airbyte.caches import PostgresCache
@@ -79,7 +79,7 @@ def get_cache(
     `overrides` replaces entries of the named configuration (host, port, username, password,
     database, schema_name), e.g. values a caller got from its own configuration.
     """
-    configure_airbyte_environment()
+    prepare_airbyte()  # before `airbyte` is imported
     from pyairbyte.utils.postgres_copy_cache import CopyPostgresCache
 
     cache_config = {**CACHE_CONFIGS[cache_name], **(overrides or {})}

@@ -40,7 +40,13 @@ from pyairbyte.errors import (
     SyncError,
     SyncLimitExceededError,
 )
-from pyairbyte.utils.airbyte_env import configure_airbyte_environment, connector_install_root
+from pyairbyte.utils.airbyte_env import connector_install_root
+from pyairbyte.utils.airbyte_internals import (
+    prepare_airbyte,
+    runs_in_process,
+    stream_connector_lines,
+    wrap_source_messages,
+)
 from pyairbyte.utils.common_cache import DEFAULT_CACHE_SCHEMA, get_cache
 from pyairbyte.utils.connector_config import ConnectorConfig, get_connector_by_name
 from pyairbyte.utils.postgres_copy_cache.ledger import dead_letter_table, watch_source
@@ -66,32 +72,15 @@ log = logging.getLogger(__name__)
 def build_source(connector: ConnectorConfig) -> Source:
     """A PyAirbyte source for a validated connector YAML (declarative in-process, or PyPI).
 
-    A PyPI connector is installed if missing (with the YAML's `python:` interpreter) and started
-    once for its spec, which PyAirbyte keeps for `check`: a connector that cannot start fails
-    here, with `ConnectorStartupError`, before anything blames its config.
+    A PyPI connector is installed if missing (with the YAML's `python:` interpreter), its stderr
+    goes to `connector_stderr_log`, and it is started once for its spec, which PyAirbyte keeps
+    for `check`: a connector that cannot start fails here, with `ConnectorStartupError`, before
+    anything blames its config.
     """
-    configure_airbyte_environment()
-    import airbyte as ab
-
-    if connector.is_declarative:
-        # Incremental manifest streams resume from the state stored in the cache.
-        from pyairbyte.utils.postgres_copy_cache import enable_declarative_state
-
-        enable_declarative_state()
-        return ab.get_source(
-            connector.name,
-            source_manifest=connector.source_manifest,
-            config=connector.config,
-        )
-    interpreter = _connector_interpreter(connector)
-    source = ab.get_source(
-        connector.name,
-        config=connector.config,
-        pip_url=connector.pip_url,
-        install_if_missing=True,
-        install_root=connector_install_root(),
-        use_python=interpreter,
-    )
+    prepare_airbyte()  # once per process: environment, version guard, manifest state, ...
+    source = _new_source(connector)
+    if runs_in_process(source.executor):
+        return source  # a manifest source: no process, its errors are exceptions
     _capture_connector_stderr(source, connector_stderr_log(connector.name))
     try:
         _ = source.config_spec  # runs `spec` once; PyAirbyte keeps it for check()
@@ -101,6 +90,27 @@ def build_source(connector: ConnectorConfig) -> Source:
             raise startup from None
         raise
     return source
+
+
+def _new_source(connector: ConnectorConfig) -> Source:
+    import airbyte as ab
+
+    if connector.is_declarative:
+        # Incremental manifest streams resume from the state stored in the cache (the state
+        # patch is part of prepare_airbyte).
+        return ab.get_source(
+            connector.name,
+            source_manifest=connector.source_manifest,
+            config=connector.config,
+        )
+    return ab.get_source(
+        connector.name,
+        config=connector.config,
+        pip_url=connector.pip_url,
+        install_if_missing=True,
+        install_root=connector_install_root(),
+        use_python=_connector_interpreter(connector),
+    )
 
 
 def connector_stderr_log(connector_name: str) -> Path:
@@ -117,13 +127,13 @@ def _connector_interpreter(connector: ConnectorConfig) -> Path | None:
     interpreter = None
     wanted = f"{sys.version_info[0]}.{sys.version_info[1]}"
     if connector.python is not None:
-        from airbyte._executors import python as venv_executor
+        from airbyte.constants import NO_UV  # what PyAirbyte's venv executor reads
 
         from pyairbyte.utils.interpreters import interpreter_minor, resolve_python
 
         interpreter = resolve_python(connector.python, connector.path)
         wanted = interpreter_minor(interpreter)
-        if venv_executor.NO_UV:
+        if NO_UV:
             raise SyncError(
                 f"{connector.path}: field 'python': PyAirbyte only honours an interpreter when "
                 "it installs with uv, and AIRBYTE_NO_UV is set or uv is not on PATH. Fix: "
@@ -156,22 +166,16 @@ def _capture_connector_stderr(source: Source, log_path: Path) -> None:
     says "Connector failed"; the start-up error carries the file's last lines.
     """
     from airbyte import exceptions as ab_exc
-    from airbyte._executors.base import _stream_from_subprocess
-    from airbyte._executors.declarative import DeclarativeExecutor
 
     executor = source.executor
-    if isinstance(executor, DeclarativeExecutor) or getattr(executor, "_stderr_log", None):
-        return  # in-process: its errors are exceptions; or wrapped already
-    executor._stderr_log = log_path
 
     def execute(args: list[str], *, stdin: Any = None, suppress_stderr: bool = False):
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        command = [*executor._cli, *executor.map_cli_args(args)]
         said_anything = False
         try:
             with (
                 log_path.open("a", encoding="utf-8") as log_file,
-                _stream_from_subprocess(command, stdin=stdin, log_file=log_file) as lines,
+                stream_connector_lines(executor, args, stdin=stdin, log_file=log_file) as lines,
             ):
                 for line in lines:
                     said_anything = said_anything or line.lstrip().startswith("{")
@@ -351,12 +355,11 @@ def _read(
     outcome: dict[str, Any],
 ) -> None:
     """Build, check and read the source into the cache (on sync_limits' worker thread)."""
-    source = build_source(connector)
-    _capture_connector_stderr(source, outcome["_stderr_log"])
+    source = build_source(connector)  # its stderr goes to connector_stderr_log(...)
     budget.policy = connector.data_policy
     watch_source(source, budget.ledger)  # lines counted, unparsable ones kept
     # Every message of discover, check and read passes the budget's checks.
-    source._execute = budget.bounded_execute(source._execute)
+    wrap_source_messages(source, budget.bounded_execute)
     streams = _select_streams(source, connector, streams_to_sync)
     log.info("checking %s", connector.name)
     source.check()
@@ -428,7 +431,6 @@ def sync_connector(
         "transient": False,
     }
     stderr_log = connector_stderr_log(connector_name)
-    outcome["_stderr_log"] = stderr_log
     stderr_log.unlink(missing_ok=True)
     budget = None
     try:
@@ -457,7 +459,6 @@ def sync_connector(
             if stderr_tail and stderr_tail not in outcome["error"]:
                 outcome["error"] += f"\nconnector stderr (last lines, {stderr_log}):\n{stderr_tail}"
             outcome["transient"] = is_transient_error(exc, outcome["error"])
-    outcome.pop("_stderr_log", None)
     if budget is not None:
         _add_accounting(outcome, budget, connector_name)
     outcome["duration_seconds"] = round(time.monotonic() - started, 3)

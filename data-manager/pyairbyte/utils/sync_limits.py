@@ -11,7 +11,7 @@ discover, check, read and load) on a worker thread and stops it when a limit is 
 - a source that emits nothing (it never answers) cannot be stopped from inside. At the deadline
   the caller interrupts it: a connector process started by this sync is killed, which ends its
   message stream, and a manifest source's read loop is woken (see
-  `declarative_state.wake_declarative_reads`) so it reaches the check above. If the worker still
+  `airbyte_internals.wake_declarative_reads`) so it reaches the check above. If the worker still
   has not stopped after SYNC_STOP_GRACE_SECONDS (a manifest source blocked in a request without
   a timeout), the caller gives up on it: it can no longer write anything, since every further
   message raises, and its staging files are removed here.
@@ -130,7 +130,8 @@ class SyncBudget:
     def bounded_execute(
         self, execute: Callable[..., Iterator[Any]]
     ) -> Callable[..., Iterator[Any]]:
-        """Wrap a PyAirbyte `Connector._execute`: every message it yields is counted and checked."""
+        """Wrap a source's message iterator (`airbyte_internals.wrap_source_messages`): every
+        message it yields is counted and checked."""
         from airbyte_protocol.models import Type
 
         def bounded(*args: Any, **kwargs: Any) -> Iterator[Any]:
@@ -156,7 +157,7 @@ class SyncBudget:
                     raise self.exceeded from error
                 raise
             finally:
-                messages.close()  # stops a manifest source's threads (declarative_state)
+                messages.close()  # stops a manifest source's threads (airbyte_internals)
 
         return bounded
 
@@ -207,7 +208,7 @@ class SyncBudget:
 
     def interrupt(self) -> None:
         """Make a worker that waits on its source notice the exceeded limit."""
-        from pyairbyte.utils.postgres_copy_cache.declarative_state import wake_declarative_reads
+        from pyairbyte.utils.airbyte_internals import wake_declarative_reads
 
         for pid in _child_pids() - self._children_before:
             with suppress(Exception):

@@ -6,26 +6,22 @@ import logging
 import shutil
 from typing import IO, TYPE_CHECKING, Any, ClassVar
 
-from airbyte.caches.postgres import PostgresCache
 from airbyte.shared.sql_processor import SqlProcessorBase
 from pydantic import PrivateAttr
 
+from pyairbyte.utils.airbyte_internals import PostgresCacheHooks, prepare_airbyte
 from pyairbyte.utils.data_policy import DataPolicy
-from pyairbyte.utils.postgres_copy_cache.declarative_state import enable_declarative_state
 from pyairbyte.utils.postgres_copy_cache.ledger import (
     DEAD_LETTER_DDL,
     DEAD_LETTER_INSERT,
     SyncLedger,
-    capture_rejected_lines,
     dead_letter_table,
     recording_into,
 )
 from pyairbyte.utils.postgres_copy_cache.processor import CopyPostgresSqlProcessor
-from pyairbyte.utils.postgres_copy_cache.version_guard import check_airbyte_version
 from pyairbyte.utils.sync_limits import staging_dir_for
 
 if TYPE_CHECKING:
-    from airbyte._message_iterators import AirbyteMessageIterator
     from airbyte.progress import ProgressTracker
     from airbyte.shared.catalog_providers import CatalogProvider
     from airbyte.shared.state_writers import StateWriterBase
@@ -35,15 +31,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class CopyPostgresCache(PostgresCache):
+class CopyPostgresCache(PostgresCacheHooks):
     """Drop-in `PostgresCache` (same settings, tables, state and write strategies) that is lossless.
 
-    Creating one also enables declarative incremental state for the process (see
-    `declarative_state.enable_declarative_state`): with this cache, a manifest source's
-    incremental streams resume from the cursor stored in the cache instead of re-reading all.
+    Creating one also prepares PyAirbyte for the process (`airbyte_internals.prepare_airbyte`):
+    with this cache, a manifest source's incremental streams resume from the cursor stored in the
+    cache instead of re-reading all, and lines the reader cannot parse are kept.
     """
 
-    _sql_processor_class: ClassVar[type[SqlProcessorBase]] = CopyPostgresSqlProcessor
+    processor_class: ClassVar[type[SqlProcessorBase]] = CopyPostgresSqlProcessor
     _last_ledger: SyncLedger | None = PrivateAttr(default=None)
     _data_policy: DataPolicy | None = PrivateAttr(default=None)
 
@@ -61,21 +57,19 @@ class CopyPostgresCache(PostgresCache):
         return self._last_ledger
 
     def __init__(self, **data: Any) -> None:
-        check_airbyte_version()
-        enable_declarative_state()
-        capture_rejected_lines()
+        prepare_airbyte()
         super().__init__(**data)
 
-    def _write_airbyte_message_stream(
+    def write_messages(
         self,
-        stdin: IO[str] | AirbyteMessageIterator,
+        stdin: IO[str] | Any,
         *,
         catalog_provider: CatalogProvider,
         write_strategy: WriteStrategy,
         state_writer: StateWriterBase | None = None,
         progress_tracker: ProgressTracker,
     ) -> None:
-        """CacheBase's method (airbyte 0.71.3), plus:
+        """PyAirbyte's write of a source's messages into the cache, plus:
 
         - when reading fails, roll back the loads that were already running in the background,
           at once rather than whenever the processor is garbage-collected (their open
@@ -91,7 +85,7 @@ class CopyPostgresCache(PostgresCache):
             state_writer=state_writer,
         )
         staging_dir = staging_dir_for(self.cache_dir, self.name)
-        processor.file_writer._cache_dir = staging_dir  # a private attribute of airbyte 0.71.3
+        processor.file_writer.set_staging_dir(staging_dir)
         self._last_ledger = processor.ledger
         try:
             with recording_into(processor.ledger):

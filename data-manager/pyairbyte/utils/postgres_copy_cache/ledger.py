@@ -4,10 +4,10 @@ PyAirbyte's reader parses each line a connector writes; a line that does not par
 surrogate escape, JSON nested past the parser's depth) is logged at INFO and skipped, and the
 sync succeeds one record short. Here:
 
-- `capture_rejected_lines` catches each line the reader could not parse (PyAirbyte hands it to
-  `_print_info_message`) while a `CopyPostgresCache` is reading: a line that looks like an
-  Airbyte message is *rejected*, kept with its stream and the parser's reason for the
-  dead-letter table. `watch_source` counts the connector's lines (sync_connector's runs).
+- `recording_into` catches each line the reader could not parse (handed over by
+  `airbyte_internals.unparsable_lines_to`) while a `CopyPostgresCache` is reading: a line that
+  looks like an Airbyte message is *rejected*, kept with its stream and the parser's reason for
+  the dead-letter table. `watch_source` counts the connector's lines (sync_connector's runs).
 - the cache counts, per stream, the records it staged, the rows that landed in the loading table,
   the records quarantined (a null primary key), the values it had to change and the duplicate
   keys a merge resolved (see `StreamCounts`);
@@ -25,7 +25,6 @@ sent is dropped without a trace.
 
 from __future__ import annotations
 
-import contextvars
 import json
 import re
 import threading
@@ -143,58 +142,22 @@ def _parse_failure(line: str) -> str | None:
     return None
 
 
-_current: contextvars.ContextVar[SyncLedger | None] = contextvars.ContextVar(
-    "pyairbyte_cache_ledger", default=None
-)
-
-
 def recording_into(ledger: SyncLedger):
     """While a cache processes a read, lines the reader cannot parse go to `ledger` (the
-    reader parses in the thread that consumes the messages, which is the cache's)."""
-    return _Recording(ledger)
+    reader parses in the thread that consumes the messages, which is the cache's).
 
+    PyAirbyte logs and skips such a line; `airbyte_internals.unparsable_lines_to` hands it to
+    us too, and the unparsable-line tests of test_hostile_data.py fail if it stops doing so."""
+    from pyairbyte.utils.airbyte_internals import unparsable_lines_to
 
-class _Recording:
-    def __init__(self, ledger: SyncLedger) -> None:
-        self._ledger = ledger
-
-    def __enter__(self) -> SyncLedger:
-        self._token = _current.set(self._ledger)
-        return self._ledger
-
-    def __exit__(self, *exc_info: Any) -> None:
-        _current.reset(self._token)
-
-
-def capture_rejected_lines() -> None:
-    """Route every line PyAirbyte's reader fails to parse to the ledger of the cache that is
-    reading, for any `Source.read` into a `CopyPostgresCache` (with or without sync_connector).
-
-    airbyte 0.71.3 hands such a line to `ConnectorBase._print_info_message`, a private method;
-    the cache's version guard (version_guard.py) pins that release, and the unparsable-line tests
-    of test_hostile_data.py fail if the reader stops calling it. Safe to call more than once.
-    """
-    from airbyte._connector_base import ConnectorBase
-
-    if getattr(ConnectorBase._print_info_message, "_dataplatform_capture", False):
-        return
-    print_info = ConnectorBase._print_info_message
-
-    def print_info_message(self: Any, message: str) -> None:
-        ledger = _current.get()
-        if ledger is not None:
-            ledger.reject_line(message)
-        print_info(self, message)
-
-    print_info_message._dataplatform_capture = True  # type: ignore[attr-defined]
-    ConnectorBase._print_info_message = print_info_message
+    return unparsable_lines_to(ledger.reject_line)
 
 
 def watch_source(source: Any, ledger: SyncLedger) -> None:
     """Count every line the source's connector writes (`ledger.lines`), parsed or not.
 
-    Wraps the executor's line iterator (`source.executor.execute`, airbyte 0.71.3; pinned by
-    the version guard; test_hostile_data.py checks the count)."""
+    Wraps the executor's public line iterator (`source.executor.execute`; test_hostile_data.py
+    checks the count)."""
     if getattr(source, "_dataplatform_ledger", None) is ledger:
         return
     source._dataplatform_ledger = ledger

@@ -6,7 +6,7 @@ replaces the ones that lose data or are slow):
 1. PyAirbyte stages records as gzipped JSONL files (unchanged).
 2. Loading table, in ONE transaction (background_load.py), started as soon as the stream's first
    staged file is closed and fed file by file while the source is still being read; the last
-   files and the commit happen in `_write_files_to_new_table`:
+   files and the commit happen in `load_files`:
    - create the loading table `<stream>_<batch>` with the exact column types (types.py);
    - stream each file, still gzipped on disk, into a one-column temp table with COPY. Python
      never parses a record: the JSON text goes to the server as is, so no string is re-typed
@@ -16,7 +16,7 @@ replaces the ones that lose data or are slow):
      their exact decimal text; date-times keep their instant).
    A bad value rolls the whole transaction back and raises `CacheLoadError` naming the stream,
    the field and the value's problem; a failed read rolls it back too (`CopyPostgresCache`).
-3. `_write_temp_table_to_final_table` (PyAirbyte) applies the write method, each in one
+3. PyAirbyte's write step calls the write method's hook (ours below), each in one
    transaction, so a failure leaves the final table as it was:
    - replace: rename swap when the final table is plain (no views, indexes, grants, ...),
      otherwise TRUNCATE + INSERT, which keeps the table object -- a rename swap would leave dbt's
@@ -40,13 +40,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy
-from airbyte._processors.sql.postgres import PostgresSqlProcessor
 from airbyte.constants import AB_INTERNAL_COLUMNS, AB_META_COLUMN
 from airbyte.strategies import WriteMethod, WriteStrategy
 from sqlalchemy import text
 
 from pyairbyte.errors import CacheLoadError
 from pyairbyte.utils import column_names
+from pyairbyte.utils.airbyte_internals import PostgresProcessorHooks
 from pyairbyte.utils.data_policy import DISCARD, FAIL, FREEZE, NULLIFY, DataPolicy
 from pyairbyte.utils.postgres_copy_cache import load_sql
 from pyairbyte.utils.postgres_copy_cache.background_load import BackgroundLoad
@@ -73,7 +73,6 @@ from pyairbyte.utils.postgres_copy_cache.types import (
 from pyairbyte.utils.sync_limits import active_budget
 
 if TYPE_CHECKING:
-    from airbyte._batch_handles import BatchHandle
     from sqlalchemy import Table
     from sqlalchemy.engine import Connection
 
@@ -114,7 +113,7 @@ WHERE attrelid = to_regclass(:name) AND attnum > 0 AND NOT attisdropped
 """
 
 
-class CopyPostgresSqlProcessor(PostgresSqlProcessor):
+class CopyPostgresSqlProcessor(PostgresProcessorHooks):
     """PyAirbyte's Postgres processor with COPY loading, exact types and atomic write methods."""
 
     type_converter_class = LosslessPostgresTypeConverter
@@ -150,7 +149,7 @@ class CopyPostgresSqlProcessor(PostgresSqlProcessor):
 
     def _column_definitions_sql(self, stream_name: str) -> str:
         return ",\n  ".join(
-            f"{self._quote_identifier(c.name)} {c.sql_type}"
+            f"{self.quote_identifier(c.name)} {c.sql_type}"
             for c in self.stream_plan(stream_name).columns
         )
 
@@ -185,7 +184,7 @@ class CopyPostgresSqlProcessor(PostgresSqlProcessor):
             stored_rows=stored_rows,
             platform={
                 name: canonical_type(sql_type)
-                for name, sql_type in self._get_sql_column_definitions(stream_name).items()
+                for name, sql_type in self.sql_column_definitions(stream_name).items()
                 if name in AB_INTERNAL_COLUMNS
             },
             policy=self.policy.schema_change,
@@ -220,7 +219,7 @@ class CopyPostgresSqlProcessor(PostgresSqlProcessor):
     def _apply_table_changes(self, plan: StreamPlan, existing: dict[str, str]) -> None:
         """Run the plan's DDL on the final table: new columns, widenings (lossless, so they may
         commit before the load does). A widening that cannot be made becomes a sibling."""
-        final_table = self._fully_qualified(plan.table)
+        final_table = self.fully_qualified(plan.table)
         taken = set(existing) | {c.name for c in plan.columns}
         for kind, column, sql_type in list(plan.ddl):
             if kind != "widen":
@@ -235,7 +234,7 @@ class CopyPostgresSqlProcessor(PostgresSqlProcessor):
                     connection.execute(
                         text(
                             f"ALTER TABLE {final_table} ADD COLUMN IF NOT EXISTS "
-                            f"{self._quote_identifier(column)} {sql_type}"
+                            f"{self.quote_identifier(column)} {sql_type}"
                         )
                     )
 
@@ -367,43 +366,43 @@ class CopyPostgresSqlProcessor(PostgresSqlProcessor):
         record[AB_META_COLUMN] = meta
         return record
 
-    def _ensure_final_table_exists(
+    def ensure_final_table(
         self,
         stream_name: str,
         *,
         create_if_missing: bool = True,
     ) -> str:
         table_name = self.get_sql_table_name(stream_name)
-        if create_if_missing and not self._table_exists(table_name):
-            self._create_table(table_name, self._column_definitions_sql(stream_name))
+        if create_if_missing and not self.table_exists(table_name):
+            self.create_table(table_name, self._column_definitions_sql(stream_name))
         return table_name
 
-    def _table_exists(self, table_name: str) -> bool:
+    def table_exists(self, table_name: str) -> bool:
         # One catalog lookup instead of SQLAlchemy's inspector listing every table.
         with self.get_sql_connection() as connection:
             return connection.execute(
                 text("SELECT to_regclass(:name) IS NOT NULL"),
-                {"name": self._fully_qualified(table_name)},
+                {"name": self.fully_qualified(table_name)},
             ).scalar()
 
     def _existing_columns(self, table_name: str) -> dict[str, str]:
         """column name -> type (as PostgreSQL's format_type prints it) of an existing table."""
-        name = self._fully_qualified(table_name)
+        name = self.fully_qualified(table_name)
         with self.get_sql_connection() as connection:
             return dict(connection.execute(text(_COLUMN_TYPES_SQL), {"name": name}).all())
 
-    def _add_missing_columns_to_table(self, stream_name: str, table_name: str) -> None:
+    def add_missing_columns(self, stream_name: str, table_name: str) -> None:
         # The plan's columns the final table lacks: those of properties the source sent without
         # declaring them, added to the loading table during the read. Without reflecting the
         # whole table through SQLAlchemy (0.3 s per stream).
         existing = self._existing_columns(table_name)
         for column in self.stream_plan(stream_name).columns:
             if column.name not in existing:
-                self._execute_sql(
-                    f"ALTER TABLE {self._fully_qualified(table_name)} "
-                    f"ADD COLUMN {self._quote_identifier(column.name)} {column.sql_type}"
+                self.execute_sql(
+                    f"ALTER TABLE {self.fully_qualified(table_name)} "
+                    f"ADD COLUMN {self.quote_identifier(column.name)} {column.sql_type}"
                 )
-        self._invalidate_table_cache(table_name)
+        self.invalidate_table_cache(table_name)
 
     def _warn_about_lossy_legacy_columns(
         self, table_name: str, existing: dict[str, str], plan: StreamPlan
@@ -433,7 +432,7 @@ class CopyPostgresSqlProcessor(PostgresSqlProcessor):
                 found,
             )
 
-    def _execute_sql(self, sql: Any) -> Any:
+    def execute_sql(self, sql: Any) -> Any:
         """PyAirbyte's, but a statement the server refuses raises `CacheLoadError` with the
         server's reason (and the limit, if one was hit), not the whole statement: a CREATE TABLE
         of a wide stream is tens of thousands of characters. A lost connection (no SQLSTATE) is
@@ -452,28 +451,28 @@ class CopyPostgresSqlProcessor(PostgresSqlProcessor):
                     f"'{self.sql_config.schema_name}': {short_db_error(error)}"
                 ) from None
 
-    def _init_connection_settings(self, connection: Connection) -> None:
+    def init_connection(self, connection: Connection) -> None:
         # Date-times without an offset mean UTC, and timestamptz -> timestamp casts (into a
         # table the stock cache created) are done in UTC too, whatever the server's default.
         connection.execute(text("SET TIME ZONE 'UTC'"))
 
-    def _add_column_to_table(
+    def add_column(
         self,
         table: Table,
         column_name: str,
         column_type: sqlalchemy.types.TypeEngine,
     ) -> None:
-        self._execute_sql(
-            f"ALTER TABLE {self._fully_qualified(table.name)} "
-            f"ADD COLUMN {self._quote_identifier(column_name)} {pg_type_sql(column_type)}"
+        self.execute_sql(
+            f"ALTER TABLE {self.fully_qualified(table.name)} "
+            f"ADD COLUMN {self.quote_identifier(column_name)} {pg_type_sql(column_type)}"
         )
 
     # ---- Loading staged files ------------------------------------------------------------------
 
     def _start_load(self, stream_name: str, batch_id: str) -> BackgroundLoad:
         plan = self.stream_plan(stream_name)
-        table_name = self._get_temp_table_name(stream_name, batch_id)
-        loading_table = self._fully_qualified(table_name)
+        table_name = self.temp_table_name(stream_name, batch_id)
+        loading_table = self.fully_qualified(table_name)
         connection = self.get_sql_engine().raw_connection()
         if connection.driver_connection.encoding != "UTF8":
             # Staged files are UTF-8; COPY must not transcode them as another encoding.
@@ -488,14 +487,12 @@ class CopyPostgresSqlProcessor(PostgresSqlProcessor):
             if not created:
                 ddl.append(
                     f"CREATE TABLE {loading_table} (\n  "
-                    + ",\n  ".join(
-                        f"{self._quote_identifier(c.name)} {c.sql_type}" for c in columns
-                    )
+                    + ",\n  ".join(f"{self.quote_identifier(c.name)} {c.sql_type}" for c in columns)
                     + "\n)"
                 )
             else:
                 ddl += [
-                    f"ALTER TABLE {loading_table} ADD COLUMN {self._quote_identifier(c.name)} "
+                    f"ALTER TABLE {loading_table} ADD COLUMN {self.quote_identifier(c.name)} "
                     f"{c.sql_type}"
                     for c in columns
                     if c.name not in created
@@ -527,7 +524,7 @@ class CopyPostgresSqlProcessor(PostgresSqlProcessor):
         counts.landed = rows
         cursor.execute(
             f"SELECT count(*) FROM {loading_table}, "
-            f"jsonb_array_elements(COALESCE({self._quote_identifier(AB_META_COLUMN)}::jsonb "
+            f"jsonb_array_elements(COALESCE({self.quote_identifier(AB_META_COLUMN)}::jsonb "
             "-> 'changes', "
             "'[]'::jsonb))"
         )
@@ -573,7 +570,7 @@ class CopyPostgresSqlProcessor(PostgresSqlProcessor):
                 )
             log.warning("%s", message)
 
-    def _load_in_background(self, batch_handle: BatchHandle) -> None:
+    def _load_in_background(self, batch_handle: Any) -> None:
         """Called by the writer whenever it closes a staged file during the read."""
         stream_name = batch_handle.stream_name
         load = self._background_loads.get(stream_name)
@@ -584,7 +581,7 @@ class CopyPostgresSqlProcessor(PostgresSqlProcessor):
             self._background_loads[stream_name] = load
         load.submit(batch_handle.files)
 
-    def _write_files_to_new_table(
+    def load_files(
         self,
         files: list[Path],
         stream_name: str,
@@ -618,25 +615,25 @@ class CopyPostgresSqlProcessor(PostgresSqlProcessor):
         self, connection: Connection, temp_table_name: str, final_table_name: str
     ) -> None:
         deletion_name = self.normalizer.normalize(f"{final_table_name}_deleteme")
-        final_table = self._fully_qualified(final_table_name)
+        final_table = self.fully_qualified(final_table_name)
         connection.execute(
-            text(f"ALTER TABLE {final_table} RENAME TO {self._quote_identifier(deletion_name)}")
+            text(f"ALTER TABLE {final_table} RENAME TO {self.quote_identifier(deletion_name)}")
         )
         connection.execute(
             text(
-                f"ALTER TABLE {self._fully_qualified(temp_table_name)} "
-                f"RENAME TO {self._quote_identifier(final_table_name)}"
+                f"ALTER TABLE {self.fully_qualified(temp_table_name)} "
+                f"RENAME TO {self.quote_identifier(final_table_name)}"
             )
         )
-        connection.execute(text(f"DROP TABLE {self._fully_qualified(deletion_name)}"))
+        connection.execute(text(f"DROP TABLE {self.fully_qualified(deletion_name)}"))
 
     def _take_over_if_empty(
         self, connection: Connection, temp_table_name: str, final_table_name: str
     ) -> bool:
         """Rename-swap when the final table is still empty and plain: a first load then costs
         no INSERT ... SELECT of every row (a third of the cache step). Returns True if done."""
-        final_table = self._fully_qualified(final_table_name)
-        temp_table = self._fully_qualified(temp_table_name)
+        final_table = self.fully_qualified(final_table_name)
+        temp_table = self.fully_qualified(temp_table_name)
         # Same columns too: an append or merge must not change the table's definition.
         if not (
             self._is_plain_table(connection, final_table)
@@ -653,17 +650,17 @@ class CopyPostgresSqlProcessor(PostgresSqlProcessor):
 
     def _column_list(self, stream_name: str) -> str:
         return ", ".join(
-            self._quote_identifier(c.name) for c in self.stream_plan(stream_name).columns
+            self.quote_identifier(c.name) for c in self.stream_plan(stream_name).columns
         )
 
-    def _swap_temp_table_with_final_table(
+    def replace_final_table(
         self,
         stream_name: str,
         temp_table_name: str,
         final_table_name: str,
     ) -> None:
-        final_table = self._fully_qualified(final_table_name)
-        temp_table = self._fully_qualified(temp_table_name)
+        final_table = self.fully_qualified(final_table_name)
+        temp_table = self.fully_qualified(temp_table_name)
         with self.get_sql_connection() as connection:
             # A replace may change the definition (new columns, exact types for a table the
             # stock cache made), so only plainness matters here.
@@ -673,7 +670,7 @@ class CopyPostgresSqlProcessor(PostgresSqlProcessor):
         if not take_over:
             # Keep the table object (views, grants and indexes stay); replace its rows, after
             # giving each column the declared type (no old value has to fit any more).
-            self._ensure_compatible_table_schema(stream_name, final_table_name)
+            self.ensure_compatible_table_schema(stream_name, final_table_name)
             existing = self._existing_columns(final_table_name)
             for column in self.stream_plan(stream_name).columns:
                 if existing.get(column.name) not in (None, column.sql_type):
@@ -690,13 +687,13 @@ class CopyPostgresSqlProcessor(PostgresSqlProcessor):
             with self.get_sql_connection() as connection:
                 connection.execute(text(f"TRUNCATE {final_table}"))
                 connection.execute(text(insert))
-        self._invalidate_table_cache(final_table_name)
+        self.invalidate_table_cache(final_table_name)
 
-    def _append_temp_table_to_final_table(
+    def append_to_final_table(
         self,
+        stream_name: str,
         temp_table_name: str,
         final_table_name: str,
-        stream_name: str,
     ) -> None:
         columns = self._column_list(stream_name)
         with self.get_sql_connection() as connection:
@@ -704,23 +701,23 @@ class CopyPostgresSqlProcessor(PostgresSqlProcessor):
                 return
             connection.execute(
                 text(
-                    f"INSERT INTO {self._fully_qualified(final_table_name)} ({columns}) "
-                    f"SELECT {columns} FROM {self._fully_qualified(temp_table_name)}"
+                    f"INSERT INTO {self.fully_qualified(final_table_name)} ({columns}) "
+                    f"SELECT {columns} FROM {self.fully_qualified(temp_table_name)}"
                 )
             )
 
-    def _emulated_merge_temp_table_to_final_table(
+    def merge_into_final_table(
         self,
         stream_name: str,
         temp_table_name: str,
         final_table_name: str,
     ) -> None:
-        final_table = self._fully_qualified(final_table_name)
-        temp_table = self._fully_qualified(temp_table_name)
+        final_table = self.fully_qualified(final_table_name)
+        temp_table = self.fully_qualified(temp_table_name)
         plan = self.stream_plan(stream_name)
         columns = [c.name for c in plan.columns]
         primary_keys = [plan.column_of.get(pk) or pk for pk in self._primary_keys(stream_name)]
-        quote = self._quote_identifier
+        quote = self.quote_identifier
 
         def keys_match(left: str, right: str) -> str:
             return " AND ".join(f"{left}.{quote(pk)} = {right}.{quote(pk)}" for pk in primary_keys)

@@ -40,14 +40,14 @@ from typing import IO, TYPE_CHECKING, Any, cast
 
 import orjson
 from airbyte import exceptions as exc
-from airbyte._writers.jsonl import JsonlWriter
 from airbyte.constants import AB_EXTRACTED_AT_COLUMN, AB_META_COLUMN, AB_RAW_ID_COLUMN
+
+from pyairbyte.utils.airbyte_internals import JsonlWriterHooks
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
-    from airbyte._batch_handles import BatchHandle
     from airbyte.progress import ProgressTracker
     from airbyte.records import StreamRecordHandler
     from airbyte_protocol.models import AirbyteRecordMessage
@@ -92,7 +92,7 @@ def has_non_finite(value: Any) -> bool:
     return False
 
 
-class FastJsonlWriter(JsonlWriter):
+class FastJsonlWriter(JsonlWriterHooks):
     """A `JsonlWriter` that writes the same staged records with less CPU (see module doc).
 
     Files are closed every MAX_BATCH_SIZE records (PyAirbyte: 100k) and reported to
@@ -100,7 +100,7 @@ class FastJsonlWriter(JsonlWriter):
     """
 
     MAX_BATCH_SIZE = 10_000
-    on_batch_closed: Callable[[BatchHandle], None] | None = None
+    on_batch_closed: Callable[[Any], None] | None = None  # gets the closed batch's handle
     gate: Any = None  # the processor: column names, primary keys, bad values (module doc)
 
     def __init__(self, cache_dir: Path, *, cleanup: bool = True) -> None:
@@ -112,18 +112,16 @@ class FastJsonlWriter(JsonlWriter):
         self._last_emitted_at: int | None = None
         self._last_extracted_at = ""
 
-    def _flush_active_batch(self, stream_name: str, progress_tracker: ProgressTracker) -> None:
-        batch_handle = self._active_batches.get(stream_name)
-        super()._flush_active_batch(stream_name, progress_tracker)
-        if batch_handle is not None and self.on_batch_closed is not None:
+    def batch_closed(self, batch_handle: Any) -> None:
+        if self.on_batch_closed is not None:
             self.on_batch_closed(batch_handle)
 
-    def _open_new_file(self, file_path: Path) -> IO[str]:
+    def open_file(self, file_path: Path) -> IO[str]:
         # The buffer hands gzip 1 MiB at a time instead of one call per record.
         compressed = gzip.GzipFile(file_path, mode="wb", compresslevel=_GZIP_LEVEL)
         return cast("IO[str]", io.BufferedWriter(compressed, buffer_size=_WRITE_BUFFER_BYTES))
 
-    def _write_record_dict(self, record_dict: dict, open_file_writer: IO[str]) -> None:
+    def write_record_dict(self, record_dict: dict, open_file_writer: IO[str]) -> None:
         cast("IO[bytes]", open_file_writer).write(_dumps(record_dict) + b"\n")
 
     def _extracted_at(self, emitted_at_ms: int) -> str:
@@ -201,12 +199,9 @@ class FastJsonlWriter(JsonlWriter):
     ) -> None:
         # Same batching as FileWriterBase.process_record_message: one open batch per stream,
         # a new one (and file) every MAX_BATCH_SIZE records.
-        batch_handle = self._active_batches.get(record_msg.stream)
+        batch_handle = self.active_batch(record_msg.stream)
         if batch_handle is None or batch_handle.record_count + 1 > self.MAX_BATCH_SIZE:
-            batch_handle = self._new_batch(
-                stream_name=record_msg.stream,
-                progress_tracker=progress_tracker,
-            )
+            batch_handle = self.new_batch(record_msg.stream, progress_tracker)
         if batch_handle.open_file_writer is None:
             raise exc.PyAirbyteInternalError(message="Expected open file writer.")
         file_writer = cast("IO[bytes]", batch_handle.open_file_writer)

@@ -161,7 +161,7 @@ def local_connector(tmp_path, monkeypatch, connector):
         executable.chmod(0o755)
         monkeypatch.setattr(
             pyairbyte_sync,
-            "build_source",
+            "_new_source",
             lambda _connector: ab.get_source(
                 "source-local", local_executable=str(executable), config={}
             ),
