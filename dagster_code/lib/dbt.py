@@ -6,49 +6,25 @@ the exclusion of sources whose cache table does not exist yet.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Collection, Mapping, Sequence
-from functools import cached_property
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from dagster import AssetExecutionContext, AssetKey
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource
-from packaging import version
 
+from dagster_code.lib.dbt_internals import SkipVersionProbe, check_dagster_dbt_version
 from pyairbyte import settings
 from pyairbyte.utils import pg
 from pyairbyte.utils.dbt_manifest import dbt_executable, ensure_manifest
 
 
-class PlatformDbtCliResource(DbtCliResource):
+class PlatformDbtCliResource(SkipVersionProbe):
     """`DbtCliResource` without the two costs it adds to every `dbt build` before dbt starts
-    (bench/transform_overhead.py: 1.8x a bare `dbt build` with them, the target is 1.2x):
-
-    - the dbt version, which the stock resource learns by running `dbt --version` (a 3-4 s dbt
-      start-up, once per run): read from the installed dbt-core when the executable is this
-      environment's own dbt;
-    - dbt's adapter, loaded into the run worker (2-4 s) only for `fetch_row_counts()` and
-      `fetch_column_metadata()`, which the platform does not call: the sync assets report the
-      cache tables' row counts and columns, and dbt's own tests guard the models.
-
-    Both override private methods of dagster-dbt, pinned exactly in pyproject.toml;
-    tests/dagster_code/test_connector_location.py fails if they disappear.
+    (bench/transform_overhead.py: 1.8x a bare `dbt build` with them, the target is 1.2x): the
+    `dbt --version` probe and the adapter load (lib/dbt_internals.py). In a warm run worker dbt
+    runs as a fork of the worker (lib/dbt_fork.py).
     """
-
-    @cached_property
-    def _cli_version(self) -> version.Version:
-        executable = Path(self.dbt_executable)
-        if executable.parent == Path(sys.executable).parent:
-            try:
-                return version.parse(metadata.version("dbt-core"))
-            except metadata.PackageNotFoundError:
-                pass
-        return super()._cli_version
-
-    def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> None:  # type: ignore[override]
-        return None
 
     def cli(self, args: Sequence[str], **kwargs: Any):  # type: ignore[override]
         """As DbtCliResource.cli; in a warm run worker dbt runs as its fork (lib/dbt_fork.py)."""
@@ -66,6 +42,7 @@ class PlatformDbtCliResource(DbtCliResource):
 
 def dbt_resource() -> DbtCliResource:
     """The dbt CLI resource: repo's dbt_models and profiles.yml, dbt from wherever the venv is."""
+    check_dagster_dbt_version()
     return PlatformDbtCliResource(
         project_dir=str(settings.dbt_project_dir()),
         profiles_dir=str(settings.dbt_profiles_dir()),

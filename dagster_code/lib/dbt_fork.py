@@ -113,9 +113,9 @@ def _run_dbt_in_child(args: list[str], env: dict[str, str], cwd: Path, out_fd: i
         try:
             # What atexit would run: dbt's multiprocessing locks are unlinked and unregistered,
             # or the shared resource tracker reports them as leaked.
-            from multiprocessing import util
+            from dagster_code.lib.dbt_internals import run_multiprocessing_exit_hook
 
-            util._exit_function()
+            run_multiprocessing_exit_hook()
             sys.stdout.flush()
             sys.stderr.flush()
         finally:

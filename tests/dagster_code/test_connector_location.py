@@ -70,20 +70,6 @@ def test_a_declared_schedule_runs_the_pipeline_job():
     assert schedule.default_status == DefaultScheduleStatus.STOPPED
 
 
-def test_the_dbt_resource_skips_what_the_transform_does_not_use():
-    """PlatformDbtCliResource overrides two private methods of DbtCliResource (see lib/dbt.py);
-    an upgrade of dagster-dbt that renames them would silently bring back their cost."""
-    from dagster_dbt import DbtCliResource
-
-    from dagster_code.lib.dbt import dbt_resource
-
-    assert hasattr(DbtCliResource, "_cli_version")
-    assert hasattr(DbtCliResource, "_initialize_dbt_core_adapter")
-    resource = dbt_resource()
-    assert resource._cli_version.major == 1
-    assert resource._initialize_dbt_core_adapter(["build"]) is None
-
-
 def _fake_sync(monkeypatch, result: dict) -> list:
     calls = []
 
