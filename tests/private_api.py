@@ -34,6 +34,7 @@ PROJECT_PACKAGES = {"pyairbyte", "dataplatform", "dagster_code", "tests"}
 ADAPTERS = {
     "data-manager/dataplatform/runtime/dagster_internals.py",
     "data-manager/pyairbyte/utils/airbyte_internals.py",
+    "dagster_code/lib/dbt_internals.py",
 }
 # Underscore names that the standard library documents as public.
 DOCUMENTED = {"_exit", "_getframe", "_replace", "_asdict", "_fields", "_make", "_field_defaults"}
