@@ -27,7 +27,7 @@ from __future__ import annotations
 import socket
 from typing import TYPE_CHECKING
 
-from dagster import DefaultRunLauncher
+from dagster import DagsterEventType, DefaultRunLauncher, deserialize_value
 from dagster._core.launcher.base import CheckRunHealthResult, WorkerStatus
 
 if TYPE_CHECKING:
@@ -94,8 +94,6 @@ class MonitoredRunLauncher(DefaultRunLauncher):
 
     def _worker_of(self, run_id: str) -> tuple[int, float] | None:
         """(pid, timestamp) of the process that emitted the run's RUN_START event."""
-        from dagster._core.events import DagsterEventType
-
         records = self._instance.get_records_for_run(
             run_id, of_type=DagsterEventType.RUN_START, limit=1
         ).records
@@ -108,7 +106,6 @@ class MonitoredRunLauncher(DefaultRunLauncher):
     def check_run_worker_health(self, run: DagsterRun) -> CheckRunHealthResult:
         from dagster._grpc.client import DagsterGrpcClient
         from dagster._grpc.types import GetCurrentRunsResult
-        from dagster._serdes import deserialize_value
 
         client: DagsterGrpcClient | None = self._get_grpc_client_for_termination(run.run_id)
         server_answered = False
