@@ -35,6 +35,7 @@ from typing import Any
 import yaml
 
 from dataplatform.runtime.code_locations import CodeLocation
+from dataplatform.runtime.dagster_internals import QUEUED_RUN_COORDINATOR_MODULE
 
 CHART_VERSION = "1.13.27"
 VALUES_FILE = Path("deploy/helm/values.yaml")
@@ -135,7 +136,7 @@ def instance_settings(dagster_yaml: Path) -> tuple[dict, dict]:
             "dagsterDaemon.runCoordinator"
         )
     custom = {
-        "module": coordinator.get("module", "dagster._core.run_coordinator"),
+        "module": coordinator.get("module", QUEUED_RUN_COORDINATOR_MODULE),
         "class": "QueuedRunCoordinator",
         "config": coordinator.get("config") or {},
     }

@@ -23,7 +23,7 @@ from dagster._core.storage.cloud_storage_compute_log_manager import (
 from dagster._core.storage.compute_log_manager import ComputeIOType
 from dagster_postgres.utils import get_conn_string
 
-from dataplatform.runtime import helm_values, run_launcher
+from dataplatform.runtime import dagster_internals, helm_values
 from dataplatform.runtime.compute_logs import TABLE, PostgresComputeLogManager
 from pyairbyte import settings
 
@@ -78,9 +78,9 @@ def test_the_base_classes_abstract_methods_are_the_ones_implemented():
     assert "self._truncated = set()" in inspect.getsource(
         TruncatingCloudStorageComputeLogManager.__init__
     )
-    run_launcher.check_dagster_version()
-    with pytest.raises(run_launcher.UnsupportedDagsterVersion):
-        run_launcher.check_dagster_version("1.14.0")
+    dagster_internals.check_dagster_version()
+    with pytest.raises(dagster_internals.UnsupportedDagsterVersion):
+        dagster_internals.check_dagster_version("1.14.0")
 
 
 # Unit level: two managers, two staging dirs, one database

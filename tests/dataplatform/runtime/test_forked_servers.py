@@ -76,7 +76,7 @@ def test_dagster_internals_the_fork_server_uses_are_unchanged():
     from dagster._cli.api import grpc_command
     from dagster._grpc.server import DagsterApiServer, DagsterGrpcServer
 
-    from dataplatform.runtime.run_launcher import check_dagster_version
+    from dataplatform.runtime.dagster_internals import check_dagster_version
 
     check_dagster_version()
     options = {p.name for p in grpc_command.params}

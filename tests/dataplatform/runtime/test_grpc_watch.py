@@ -32,7 +32,7 @@ def test_dagster_watch_internals_are_unchanged():
     from dagster._core.workspace import context
     from dagster._grpc import server_watcher
 
-    from dataplatform.runtime.run_launcher import check_dagster_version
+    from dataplatform.runtime.dagster_internals import check_dagster_version
 
     check_dagster_version()
     assert server_watcher.WATCH_INTERVAL == 1

@@ -13,17 +13,17 @@ import os
 import pytest
 import yaml
 
-from dataplatform.runtime import run_launcher
+from dataplatform.runtime import dagster_internals, run_launcher
 from pyairbyte import settings
 
 
 def test_the_installed_dagster_is_the_supported_one():
-    run_launcher.check_dagster_version()  # raises on any other release
+    dagster_internals.check_dagster_version()  # raises on any other release
 
 
 def test_another_dagster_release_is_refused_with_the_fix():
-    with pytest.raises(run_launcher.UnsupportedDagsterVersion, match="uv sync --frozen"):
-        run_launcher.check_dagster_version("1.14.0")
+    with pytest.raises(dagster_internals.UnsupportedDagsterVersion, match="uv sync --frozen"):
+        dagster_internals.check_dagster_version("1.14.0")
 
 
 def test_dagster_internals_the_launcher_uses_are_unchanged():
