@@ -34,9 +34,9 @@ Private APIs wrapped here, each with what would make it unnecessary:
   `PollingComputeLogSubscriptionManager`, `LocalComputeLogManager`, `IO_TYPE_EXTENSION`,
   `ComputeIOType`, `CapturedLogSubscription`, `pg_config`, `ConfigurableClass`,
   `ConfigurableClassData`) and their `_truncated`, `_instance_weakref` attributes
-  (`truncated_logs`, `instance_of`). No upstream issue found; these are Dagster's documented
-  extension points for a custom compute log manager, but they live in private modules; public
-  alternative would be exporting them (e.g. from `dagster`).
+  (`truncated_logs`, `instance_of`). No upstream issue found; Dagster's own cloud compute log
+  managers build on these, but they live in private modules; public alternative would be
+  exporting them (e.g. from `dagster`).
 - Run launcher health check (`CheckRunHealthResult`, `WorkerStatus`), the launcher's
   `_get_grpc_client_for_termination` and `_instance`, and `DagsterGrpcClient.get_current_runs`
   with `GetCurrentRunsResult` (`run_code_server`, `current_runs`, `registered_instance`). No
@@ -52,7 +52,6 @@ Private APIs wrapped here, each with what would make it unnecessary:
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -142,9 +141,11 @@ def run_worker_context_unchanged() -> str | None:
     a run, which a code server cannot afford at every start. The test module proves it by
     running (test_dagster_internals.py, and test_forked_servers.py's warm-run test).
     """
+    import inspect
+
     from dagster._grpc.server import DagsterApiServer
 
-    if "self._mp_ctx.Process(" not in inspect.getsource(DagsterApiServer.StartRun):
+    if "self._mp_ctx" not in inspect.getsource(DagsterApiServer.StartRun):
         return "DagsterApiServer.StartRun no longer starts workers through self._mp_ctx"
     return None
 
