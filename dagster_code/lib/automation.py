@@ -41,9 +41,8 @@ from pyairbyte.utils.connector_automation import (
 )
 
 if TYPE_CHECKING:
-    from dagster._core.definitions.unresolved_asset_job_definition import (
-        UnresolvedAssetJobDefinition,
-    )
+    # What define_asset_job returns; dagster does not export the type.
+    from dataplatform.runtime.dagster_internals import UnresolvedAssetJobDefinition
 
 _BACKOFF = {"exponential": Backoff.EXPONENTIAL, "linear": Backoff.LINEAR, "constant": None}
 # How often the freshness sensor looks; a check only runs when its result could have changed.

@@ -70,9 +70,8 @@ from pyairbyte.utils.connector_automation import Automation, ScheduleSettings, l
 from pyairbyte.utils.connector_state import cache_table_name
 
 if TYPE_CHECKING:
-    from dagster._core.definitions.unresolved_asset_job_definition import (
-        UnresolvedAssetJobDefinition,
-    )
+    # What define_asset_job returns; dagster does not export the type.
+    from dataplatform.runtime.dagster_internals import UnresolvedAssetJobDefinition
 
 # The schema every connector location syncs into (the default cache), and the first part of
 # each cache table's asset key.

@@ -124,8 +124,8 @@ def _run_dbt_in_child(args: list[str], env: dict[str, str], cwd: Path, out_fd: i
 
 def install() -> None:
     """Route dagster-dbt's subprocess through ForkedDbt while `use_fork` is set (idempotent)."""
+    from dagster_dbt import DbtCliInvocation
     from dagster_dbt.core import resource
-    from dagster_dbt.core.dbt_cli_invocation import DbtCliInvocation
 
     if getattr(resource.DbtCliInvocation, "forks_dbt", False):
         return

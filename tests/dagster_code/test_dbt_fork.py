@@ -8,7 +8,8 @@ stock subprocess; the models, the asset checks and a failing test's error are co
 from __future__ import annotations
 
 import inspect
-import re
+import io
+import signal
 
 import pytest
 from dagster import AssetKey, DagsterInstance, materialize
@@ -34,17 +35,66 @@ def forks(monkeypatch):
 
 
 def test_dagster_dbt_internals_the_fork_uses_are_unchanged():
-    from dagster_dbt.core import dbt_cli_invocation, resource
+    """The signature the override repeats and the field it fills. That DbtCliResource.cli calls
+    the module-level DbtCliInvocation.run is proved by running: the forked build below records
+    its fork and matches the subprocess's result."""
     from dagster_dbt.core.dbt_cli_invocation import DbtCliInvocation
 
     assert list(inspect.signature(DbtCliInvocation.run).parameters) == [
         "args", "env", "manifest", "dagster_dbt_translator", "project_dir", "target_path",
         "raise_on_error", "context", "adapter", "cli_version", "dbt_project",
     ]  # fmt: skip
-    assert "return DbtCliInvocation.run(" in inspect.getsource(resource.DbtCliResource.cli)
     assert "process" in DbtCliInvocation.__dataclass_fields__
-    used = set(re.findall(r"self\.process\.(\w+)", inspect.getsource(dbt_cli_invocation)))
-    assert used <= {"args", "stdout", "wait", "returncode", "send_signal"}, used
+
+
+class _RecordedProcess:
+    """A finished dbt process that records which attributes dagster-dbt reads from it."""
+
+    def __init__(self, interrupted: bool):
+        self.used: set[str] = set()
+        self._interrupted = interrupted
+        self._sent: list[int] = []
+
+    def __getattr__(self, name):
+        self.used.add(name)
+        values = {"args": ["dbt", "build"], "returncode": 0, "pid": 1, "poll": lambda: 0,
+                  "wait": lambda timeout=None: 0, "send_signal": self._sent.append}  # fmt: skip
+        if name == "stdout":
+            return self._interrupting_stdout() if self._interrupted else io.BytesIO(b"")
+        return values[name]
+
+    def _interrupting_stdout(self):
+        from dagster._core.errors import DagsterExecutionInterruptedError
+
+        class Interrupting(io.BytesIO):
+            def __iter__(self):
+                raise DagsterExecutionInterruptedError()
+
+        return Interrupting(b"")
+
+
+@pytest.mark.parametrize("interrupted", [False, True])
+def test_dagster_dbt_uses_only_what_a_forked_dbt_has(interrupted, tmp_path):
+    """Reading a finished command, and forwarding an interrupt (SIGINT, then a wait), dagster-dbt
+    touches only attributes ForkedDbt provides."""
+    from dagster._core.errors import DagsterExecutionInterruptedError
+    from dagster_dbt import DagsterDbtTranslator
+    from dagster_dbt.core.dbt_cli_invocation import DbtCliInvocation
+
+    process = _RecordedProcess(interrupted)
+    invocation = DbtCliInvocation(
+        process=process, manifest={}, dagster_dbt_translator=DagsterDbtTranslator(),
+        project_dir=tmp_path, target_path=tmp_path, raise_on_error=False, cli_version="1",
+    )  # fmt: skip
+    if interrupted:
+        with pytest.raises(DagsterExecutionInterruptedError):
+            list(invocation.stream_raw_events())
+        assert process._sent == [signal.SIGINT]
+    else:
+        assert invocation.is_successful()
+    forked_dbt_has = {"args", "returncode", "pid", "stdout", "poll", "wait", "send_signal"}
+    assert process.used and process.used <= forked_dbt_has, process.used
+    assert all(hasattr(dbt_fork.ForkedDbt, n) for n in ("poll", "wait", "send_signal"))
 
 
 def _transform(location):

@@ -28,8 +28,8 @@ renders the storages' connection itself (its postgresql.* values and DAGSTER_PG_
 POSTGRES_* env in the chart's pods is the PyAirbyte cache's, which the webserver does not get.
 Nothing here logs the connection or the config; the table holds only what steps printed.
 
-The base classes are Dagster internals (dagster._core.storage), so this module refuses any dagster
-but the pinned release (run_launcher.check_dagster_version), and tests/dataplatform/runtime/
+The base classes are Dagster internals (imported through dataplatform.runtime.dagster_internals),
+so this module refuses any dagster but the pinned release, and tests/dataplatform/runtime/
 test_compute_logs.py fails when their abstract methods or the hooks used here change.
 """
 
@@ -42,19 +42,21 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 from dagster import Field, IntSource, Noneable, StringSource
-from dagster._core.storage.cloud_storage_compute_log_manager import (
+
+from dataplatform.runtime.dagster_internals import (
+    IO_TYPE_EXTENSION,
+    CapturedLogSubscription,
+    ComputeIOType,
+    ConfigurableClass,
+    ConfigurableClassData,
+    LocalComputeLogManager,
     PollingComputeLogSubscriptionManager,
     TruncatingCloudStorageComputeLogManager,
+    check_dagster_version,
+    instance_of,
+    pg_config,
+    truncated_logs,
 )
-from dagster._core.storage.compute_log_manager import CapturedLogSubscription, ComputeIOType
-from dagster._core.storage.config import pg_config
-from dagster._core.storage.local_compute_log_manager import (
-    IO_TYPE_EXTENSION,
-    LocalComputeLogManager,
-)
-from dagster._serdes import ConfigurableClass, ConfigurableClassData
-
-from dataplatform.runtime.run_launcher import check_dagster_version
 
 TABLE = "dagster_compute_logs"
 DEFAULT_UPLOAD_INTERVAL = 10  # seconds between partial uploads of a running step's logs
@@ -224,7 +226,7 @@ class PostgresComputeLogManager(TruncatingCloudStorageComputeLogManager, Configu
         # The base class skips every upload after the first truncated one, so a file truncated
         # while the step ran would never get its complete row, and every other host would wait
         # for the step forever. The truncated partial copy is the final content: promote it.
-        if not partial and (tuple(log_key), io_type) in self._truncated:
+        if not partial and (tuple(log_key), io_type) in truncated_logs(self):
             self._execute(
                 f"UPDATE {TABLE} SET partial = false, updated_at = now() "
                 "WHERE log_key = :k AND io_type = :t AND partial",
@@ -293,7 +295,7 @@ class PostgresComputeLogManager(TruncatingCloudStorageComputeLogManager, Configu
     # PostgreSQL
 
     def _instance_or_none(self):
-        return self._instance_weakref() if self.has_instance else None
+        return instance_of(self)
 
     def _url(self) -> str:
         if self._postgres_url:

@@ -17,10 +17,8 @@ locations it loaded go to <platform dir>/run/dagster-daemon.workspace.json, so `
 can wait until the daemon sees the new location rather than guess.
 
 Its per-location code-server watch runs at DAGSTER_GRPC_WATCH_SECONDS (runtime/grpc_watch.py).
-Everything else is the stock command (`dagster._daemon.cli.main`). Private Dagster API used:
-`DagsterDaemonController.check_workspace_freshness` and its `_workspace_process_context`, the
-module constant `THREAD_CHECK_INTERVAL`; `check_dagster_version` guards the release, and
-tests/dataplatform/runtime/test_dagster_daemon.py fails when they change.
+Everything else is the stock `dagster-daemon` command. The controller's check, its interval and
+its workspace are private Dagster API, wrapped in dataplatform.runtime.dagster_internals.
 """
 
 from __future__ import annotations
@@ -62,14 +60,15 @@ def workspace_files(argv: list[str]) -> list[Path]:
 
 
 def _write_report(controller, digest: str) -> None:
-    entries = controller._workspace_process_context.get_current_workspace().code_location_entries
+    from dataplatform.runtime.dagster_internals import daemon_locations
+
     report = {
         "pid": os.getpid(),
         "workspace_sha256": digest,
         "refreshed_at": time.time(),
         "locations": {
-            name: "error" if entry.load_error is not None else "loaded"
-            for name, entry in entries.items()
+            name: "loaded" if loaded else "error"
+            for name, loaded in daemon_locations(controller).items()
         },
     }
     from dataplatform.runtime.processes import write_atomic
@@ -78,43 +77,37 @@ def _write_report(controller, digest: str) -> None:
 
 
 def install_workspace_watch(files: list[Path]) -> None:
-    from dagster._daemon import controller as daemon_controller
+    from dataplatform.runtime import dagster_internals
 
-    original = daemon_controller.DagsterDaemonController.check_workspace_freshness
     seen = {"digest": workspace_digest(files), "reported": False}
 
-    def check_workspace_freshness(self, last_workspace_update_time: float) -> float:
+    def check(last_workspace_update_time: float, stock_check, controller) -> float:
         digest = workspace_digest(files)
         changed = digest != seen["digest"]
         if changed:
             # Older than any interval: the stock check refreshes now.
             last_workspace_update_time = 0.0
-        updated = original(self, last_workspace_update_time)
+        updated = stock_check(last_workspace_update_time)
         if updated != last_workspace_update_time or not seen["reported"]:
             seen["digest"] = digest  # refreshed (or first look): this is what the daemon holds
             seen["reported"] = True
             try:
-                _write_report(self, digest)
+                _write_report(controller, digest)
             except OSError:
                 pass  # a report we cannot write must never stop the daemon
         return updated
 
-    daemon_controller.DagsterDaemonController.check_workspace_freshness = check_workspace_freshness
-    daemon_controller.THREAD_CHECK_INTERVAL = CHECK_INTERVAL
+    dagster_internals.watch_daemon_workspace(check, CHECK_INTERVAL)
 
 
 def main(argv: list[str]) -> None:
-    from dagster._daemon.cli import main as daemon_main
+    from dataplatform.runtime import dagster_internals, grpc_watch
 
-    from dataplatform.runtime.run_launcher import check_dagster_version
-
-    check_dagster_version()
+    dagster_internals.check_dagster_version()
     install_workspace_watch(workspace_files(argv))
-    from dataplatform.runtime import grpc_watch
-
     grpc_watch.apply()  # its per-location code-server watch, as in the webserver
     sys.argv = ["dagster-daemon", *argv]
-    daemon_main()
+    dagster_internals.run_daemon()
 
 
 if __name__ == "__main__":

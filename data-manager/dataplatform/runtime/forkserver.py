@@ -21,12 +21,11 @@ EOF on the socket means dagster-init is gone, and we exit. Code servers do not d
 Each code server is a grandchild: we fork an intermediate that forks the server and exits at
 once, so the server is re-parented to dagster-init (a child subreaper), which waits for it like
 any child of its own. The server starts its own session, sends its output to the location's log,
-and runs Dagster's own `dagster api grpc` command (`dagster._cli.api.grpc_command`), with one
-change: ReloadCode asks dagster-init to replace it by a fresh fork (see `install_reload_hook`).
+and runs Dagster's own `dagster api grpc` command, with one change: ReloadCode asks dagster-init
+to replace it by a fresh fork (see `install_reload_hook`).
 
-Private Dagster API used here: `dagster._cli.api.grpc_command`, `DagsterApiServer.ReloadCode`
-and its `_server_termination_event`. `check_dagster_version` guards the release, and
-tests/dataplatform/runtime/test_forked_servers.py fails when those internals change.
+The Dagster internals this needs (the command, ReloadCode, the modules to pre-load) are wrapped
+in dataplatform.runtime.dagster_internals, which refuses any dagster but the pinned release.
 """
 
 from __future__ import annotations
@@ -41,25 +40,15 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
+
+from dataplatform.runtime import dagster_internals, warm_runs
 
 # Always pre-imported in fork mode: what every code server runs before its location's code.
-BASE_MODULES = ("dagster", "dagster._cli.api", "dagster._grpc.server")
-# What a code server imports lazily while it starts (its instance's storage, the repository
-# data builder): measured with a diff of sys.modules, about 5 s per start when not pre-loaded.
+BASE_MODULES = dagster_internals.CODE_SERVER_MODULES
+# What a code server imports lazily while it starts, pre-loaded too but not reported.
 WARM_MODULES = (
-    "dagster._core.instance.factory",
-    "dagster._core.storage.root",
-    "dagster._core.storage.sqlite_storage",
-    "dagster._core.storage.runs.sqlite",
-    "dagster._core.storage.event_log.sqlite",
-    "dagster._core.storage.schedules.sqlite",
-    "dagster._daemon.controller",
-    "dagster._scheduler.scheduler",
-    "dagster._core.definitions.repository_definition.repository_data_builder",
-    "dagster._core.definitions.external_asset",
-    "dagster._core.types.transform_typing",
-    "dagster._core.assets",
-    "dagster._utils.test.definitions",
+    *dagster_internals.CODE_SERVER_LAZY_MODULES,
     "dagster_postgres",  # the platform's instance storage
     "upath",
 )
@@ -68,10 +57,6 @@ WARM_MODULES = (
 # pre-load, and restored in each code server so the runs it spawns get the user's values.
 PARENT_ONLY_ENV = {"OPENBLAS_NUM_THREADS": "1", "ARROW_DEFAULT_MEMORY_POOL": "system"}
 _saved_env: dict[str, str | None] = {}
-
-
-def os_threads() -> int:
-    return len(os.listdir("/proc/self/task")) if os.path.isdir("/proc/self/task") else 1
 
 
 def reset_logging(handler: bool = True) -> None:
@@ -102,9 +87,7 @@ def preload(modules: list[str]) -> tuple[list[str], dict[str, str]]:
         except Exception as exc:  # e.g. airbyte absent from a slim image
             failed[name] = f"{type(exc).__name__}: {exc}"
     loaded = [name for name in loaded if name not in WARM_MODULES]
-    from dataplatform.runtime.run_launcher import check_dagster_version
-
-    check_dagster_version()
+    dagster_internals.check_dagster_version()
     reset_logging()
     share_with_forks()
     return loaded, failed
@@ -144,7 +127,7 @@ def _ask_supervisor(address: str, request: dict, timeout: float) -> dict:
     return json.loads(reply or b'{"ok": false, "error": "dagster-init closed the connection"}')
 
 
-def _stop_listening(server, port: int, timeout: float = 5.0) -> None:
+def _stop_listening(stop: Callable[[], None], port: int, timeout: float = 5.0) -> None:
     """Stop accepting connections (in-flight calls finish), and wait until the port is closed.
 
     Once ReloadCode returns, the webserver connects again; that connection must reach the
@@ -152,7 +135,7 @@ def _stop_listening(server, port: int, timeout: float = 5.0) -> None:
     """
     import psutil
 
-    server._server_termination_event.set()
+    stop()
     me = psutil.Process()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -172,10 +155,8 @@ def install_reload_hook(location: str, port: int, address: str) -> None:
     server's listener and answers; the webserver then reconnects and reads the new code. Runs
     this server started keep running in this process, which exits once they finish.
     """
-    from dagster._grpc.__generated__ import dagster_api_pb2
-    from dagster._grpc.server import DagsterApiServer
 
-    def reload_code(self, _request, _context):
+    def reload(logger: logging.Logger, stop_listening: Callable[[], None]) -> None:
         started = time.monotonic()
         try:
             reply = _ask_supervisor(
@@ -185,37 +166,32 @@ def install_reload_hook(location: str, port: int, address: str) -> None:
             reply = {"ok": False, "error": f"cannot reach dagster-init: {exc}"}
         if reply.get("ok") and reply.get("kept"):
             # A reloadWorkspace after a live change asks every server; this one stays as it is.
-            self._logger.info("Reload of %s: kept this server (%s)", location, reply["kept"])
+            logger.info("Reload of %s: kept this server (%s)", location, reply["kept"])
         elif reply.get("ok"):
-            self._logger.info(
+            logger.info(
                 "Reload: pid %s now serves %s (%.1fs); this server stops listening",
                 reply.get("pid"),
                 location,
                 time.monotonic() - started,
             )
-            _stop_listening(self, port)
+            _stop_listening(stop_listening, port)
         else:
-            self._logger.error("Reload of %s failed: %s", location, reply.get("error"))
-        return dagster_api_pb2.ReloadCodeReply()
+            logger.error("Reload of %s failed: %s", location, reply.get("error"))
 
-    DagsterApiServer.ReloadCode = reload_code
+    dagster_internals.replace_reload_code(reload)
 
 
 def _serve(request: dict) -> int:
     """Run `dagster api grpc` with the request's arguments, in this process."""
-    from dagster._cli.api import grpc_command
-
     args = request["args"]
     if request.get("warm_runs"):
-        from dataplatform.runtime import warm_runs
-
         warm_runs.install()
     if request.get("control"):
         install_reload_hook(
             request["location"], int(args[args.index("--port") + 1]), request["control"]
         )
     try:
-        grpc_command.main(args=args, prog_name="dagster api grpc", standalone_mode=False)
+        dagster_internals.serve_code_server(args)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 1
     return 0
@@ -261,8 +237,6 @@ def _become_code_server(request: dict, control_fd: int) -> None:
 
             for worker in multiprocessing.active_children():  # runs still in progress
                 worker.join()
-            from dataplatform.runtime import warm_runs
-
             warm_runs.cleanup()
             sys.stdout.flush()
             sys.stderr.flush()
@@ -314,7 +288,7 @@ def main(argv: list[str]) -> int:
     seconds = round(time.monotonic() - started, 2)
     threads = threading.active_count()
     send({"ready": True, "seconds": seconds, "preloaded": loaded, "failed": failed,
-          "threads": threads, "os_threads": os_threads()})  # fmt: skip
+          "threads": threads, "os_threads": warm_runs.os_threads()})  # fmt: skip
     for line in reader:
         try:
             request = json.loads(line)

@@ -13,9 +13,8 @@ reconcile tell the webserver themselves (ReloadCode, reloadWorkspace), so a slow
 delays how soon the UI notices a server that changed behind its back. The interval is
 DAGSTER_GRPC_WATCH_SECONDS (default 10).
 
-Private Dagster API: the module constant `dagster._grpc.server_watcher.WATCH_INTERVAL`, read
-when each watch thread starts; `check_dagster_version` guards the release and
-tests/dataplatform/runtime/test_grpc_watch.py fails when it changes.
+Dagster has no public setting for it: dataplatform.runtime.dagster_internals sets the private
+module constant, read when each watch thread starts, and its tests fail when that changes.
 """
 
 from __future__ import annotations
@@ -23,12 +22,10 @@ from __future__ import annotations
 
 def apply() -> float:
     """Set the watch interval for the watch threads this process will start; the interval."""
-    from dagster._grpc import server_watcher
-
     from dataplatform import settings
-    from dataplatform.runtime.run_launcher import check_dagster_version
+    from dataplatform.runtime import dagster_internals
 
-    check_dagster_version()
+    dagster_internals.check_dagster_version()
     interval = settings.grpc_watch().interval
-    server_watcher.WATCH_INTERVAL = interval
+    dagster_internals.set_code_server_watch_interval(interval)
     return interval

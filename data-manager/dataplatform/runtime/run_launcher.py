@@ -18,8 +18,9 @@ When the code server cannot be asked and the worker ran on another host, the ans
 a live run is never failed on a guess, and `max_runtime_seconds` still bounds it.
 
 It uses Dagster internals (the gRPC tag, the server's GetCurrentRuns call, the launcher's client
-helper), so dagster is pinned exactly and `check_dagster_version` refuses another release;
-tests/dataplatform/runtime/test_run_launcher.py fails when those internals change.
+helper), wrapped in dataplatform.runtime.dagster_internals: dagster is pinned exactly and
+`check_dagster_version` refuses another release; tests/dataplatform/runtime/test_run_launcher.py
+fails when those internals change.
 """
 
 from __future__ import annotations
@@ -27,30 +28,19 @@ from __future__ import annotations
 import socket
 from typing import TYPE_CHECKING
 
-from dagster import DefaultRunLauncher
-from dagster._core.launcher.base import CheckRunHealthResult, WorkerStatus
+from dagster import DagsterEventType, DefaultRunLauncher
+
+from dataplatform.runtime.dagster_internals import (
+    CheckRunHealthResult,
+    WorkerStatus,
+    check_dagster_version,
+    current_runs,
+    registered_instance,
+    run_code_server,
+)
 
 if TYPE_CHECKING:
     from dagster import DagsterRun
-
-# The release whose internals this module was written and tested against (pyproject pins it).
-SUPPORTED_DAGSTER_VERSION = "1.13.27"
-
-
-class UnsupportedDagsterVersion(RuntimeError):
-    pass
-
-
-def check_dagster_version(version: str | None = None) -> None:
-    if version is None:
-        from dagster.version import __version__ as version
-    if version != SUPPORTED_DAGSTER_VERSION:
-        raise UnsupportedDagsterVersion(
-            f"dataplatform.runtime.run_launcher is written against dagster "
-            f"{SUPPORTED_DAGSTER_VERSION}, but {version} is installed. Fix: install the version "
-            "pinned in pyproject.toml (`uv sync --frozen`), or re-check the internals it uses "
-            "(tests/dataplatform/runtime/test_run_launcher.py) and update the pin"
-        )
 
 
 def _local_addresses() -> set[str]:
@@ -94,11 +84,11 @@ class MonitoredRunLauncher(DefaultRunLauncher):
 
     def _worker_of(self, run_id: str) -> tuple[int, float] | None:
         """(pid, timestamp) of the process that emitted the run's RUN_START event."""
-        from dagster._core.events import DagsterEventType
-
-        records = self._instance.get_records_for_run(
-            run_id, of_type=DagsterEventType.RUN_START, limit=1
-        ).records
+        records = (
+            registered_instance(self)
+            .get_records_for_run(run_id, of_type=DagsterEventType.RUN_START, limit=1)
+            .records
+        )
         if not records:
             return None
         entry = records[0].event_log_entry
@@ -106,16 +96,11 @@ class MonitoredRunLauncher(DefaultRunLauncher):
         return (pid, entry.timestamp) if pid else None
 
     def check_run_worker_health(self, run: DagsterRun) -> CheckRunHealthResult:
-        from dagster._grpc.client import DagsterGrpcClient
-        from dagster._grpc.types import GetCurrentRunsResult
-        from dagster._serdes import deserialize_value
-
-        client: DagsterGrpcClient | None = self._get_grpc_client_for_termination(run.run_id)
+        client = run_code_server(self, run.run_id)
         server_answered = False
         if client is not None:
             try:
-                current = deserialize_value(client.get_current_runs(), GetCurrentRunsResult)
-                if run.run_id in current.current_runs:
+                if run.run_id in current_runs(client):
                     return CheckRunHealthResult(WorkerStatus.RUNNING)
                 server_answered = True
             except Exception:  # unreachable or restarting: decide from the worker's process

@@ -29,8 +29,10 @@ interpreter) and runs keep working, without the warm start.
 
 Private APIs used, guarded by `check_dagster_version` and by `interfaces_unchanged` (refusal
 falls back to spawned workers, with a line in the location's log);
-tests/dataplatform/runtime/test_forked_servers.py fails when they change:
-- Dagster: `DagsterApiServer._mp_ctx`, through which StartRun starts its workers;
+tests/dataplatform/runtime/test_dagster_internals.py and test_forked_servers.py fail when they
+change:
+- Dagster: the multiprocessing context through which StartRun starts its workers (wrapped in
+  dataplatform.runtime.dagster_internals);
 - CPython 3.11: `multiprocessing.forkserver.main(listener_fd, alive_r, preload, ...)` and the
   `_forkserver_address`, `_forkserver_alive_fd`, `_forkserver_pid` fields of its ForkServer.
 """
@@ -47,31 +49,32 @@ import sys
 import tempfile
 import threading
 
+from dataplatform.runtime import dagster_internals
+
 FORKSERVER_MAIN_PARAMETERS = ["listener_fd", "alive_r", "preload", "main_path", "sys_path"]
 FORKSERVER_FIELDS = ("_forkserver_address", "_forkserver_alive_fd", "_forkserver_pid")
 
 _state: dict = {"pid": None, "dir": None}
 
 
+def os_threads() -> int:
+    """The OS threads of this process (native ones included), which a fork must not have."""
+    return len(os.listdir("/proc/self/task")) if os.path.isdir("/proc/self/task") else 1
+
+
 def interfaces_unchanged() -> str | None:
     """None when the internals we rely on look as written; else what changed."""
-    from dagster._grpc import server as grpc_server
-
     if list(inspect.signature(mp_forkserver.main).parameters) != FORKSERVER_MAIN_PARAMETERS:
         return "multiprocessing.forkserver.main's signature changed"
     if not all(hasattr(mp_forkserver._forkserver, f) for f in FORKSERVER_FIELDS):
         return "multiprocessing.forkserver.ForkServer's fields changed"
-    if "self._mp_ctx" not in inspect.getsource(grpc_server.DagsterApiServer.StartRun):
-        return "DagsterApiServer.StartRun no longer starts workers through self._mp_ctx"
-    return None
+    return dagster_internals.run_worker_context_unchanged()
 
 
 def start_run_forkserver() -> int | None:
     """Fork the run forkserver from this (single-threaded) process; its pid, or None."""
     if _state["pid"] is not None:
         return _state["pid"]
-    from dataplatform.runtime.forkserver import os_threads
-
     if threading.active_count() != 1 or os_threads() != 1:
         print(f"warm runs: off, this process already has {os_threads()} threads; runs are "
               "spawned", file=sys.stderr)  # fmt: skip
@@ -116,11 +119,7 @@ def install() -> bool:
     """Make this code server's runs warm; False (runs spawned as usual) when we cannot.
 
     Called in the code server before Dagster's server starts (forkserver._serve)."""
-    from dagster._grpc import server as grpc_server
-
-    from dataplatform.runtime.run_launcher import check_dagster_version
-
-    check_dagster_version()
+    dagster_internals.check_dagster_version()
     problem = interfaces_unchanged()
     if problem:
         print(f"warm runs: off, {problem}; runs are spawned", file=sys.stderr)
@@ -128,12 +127,8 @@ def install() -> bool:
 
     if start_run_forkserver() is None:
         return False
-    api_server_init = grpc_server.DagsterApiServer.__init__
-
-    def init(self, *args, **kwargs):
-        api_server_init(self, *args, **kwargs)
-        self._mp_ctx = multiprocessing.get_context("forkserver")
-        print(f"warm runs: run workers fork from pid {_state['pid']}", file=sys.stderr)
-
-    grpc_server.DagsterApiServer.__init__ = init
+    dagster_internals.start_run_workers_with(
+        lambda: multiprocessing.get_context("forkserver"),
+        lambda: print(f"warm runs: run workers fork from pid {_state['pid']}", file=sys.stderr),
+    )
     return True

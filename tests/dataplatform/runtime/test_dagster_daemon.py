@@ -1,7 +1,8 @@
 """The daemon wrapper refreshes its workspace when the file changes, through Dagster's own check.
 
-It patches `DagsterDaemonController.check_workspace_freshness` (dagster 1.13 internals); these
-tests fail when that method or the constants it relies on change.
+It patches `DagsterDaemonController.check_workspace_freshness` (dagster 1.13 internals, through
+dataplatform.runtime.dagster_internals); these tests fail when that method or the constants it
+relies on change.
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ def test_the_internals_it_patches_are_there():
     assert list(params.parameters) == ["self", "last_workspace_update_time"]
     assert controller.RELOAD_WORKSPACE_INTERVAL == 60
     assert controller.THREAD_CHECK_INTERVAL == 5
-    source = inspect.getsource(controller.DagsterDaemonController.check_daemon_loop)
-    assert "THREAD_CHECK_INTERVAL" in source and "check_workspace_freshness" in source
+    # That the daemon's loop runs the check every THREAD_CHECK_INTERVAL is proved by running it:
+    # test_dagster_internals.py::test_the_daemon_loop_runs_the_wrapped_check_at_the_interval.
 
 
 def test_refreshes_when_the_file_changes_and_reports_it(tmp_path, monkeypatch):

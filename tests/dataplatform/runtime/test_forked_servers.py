@@ -8,7 +8,6 @@ The tests run in order: Reload, a killed code server, a killed fork server.
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import signal
@@ -71,32 +70,15 @@ def write_editable(package_dir, description: str) -> None:
     )
 
 
-def test_dagster_internals_the_fork_server_uses_are_unchanged():
-    """Fails when a Dagster release changes what dataplatform.runtime.forkserver relies on."""
+def test_the_grpc_command_takes_the_arguments_dagster_init_passes():
+    """Serving, the reload hook and the run-worker context are run in test_dagster_internals.py;
+    here the command's options and the standard library's forkserver loop warm runs reuse."""
     from dagster._cli.api import grpc_command
-    from dagster._grpc.server import DagsterApiServer, DagsterGrpcServer
 
-    from dataplatform.runtime.run_launcher import check_dagster_version
-
-    check_dagster_version()
-    options = {p.name for p in grpc_command.params}
-    assert {"module_name", "host", "port", "location_name", "lazy_load_user_code"} <= options
-    # grpc_command imports the server lazily (the fork server pre-imports it) and serves.
-    body = inspect.getsource(grpc_command.callback)
-    assert "from dagster._grpc.server import DagsterApiServer, DagsterGrpcServer" in body
-    assert "server.serve()" in body
-    # The reload hook replaces ReloadCode and stops the listener through this event.
-    assert list(inspect.signature(DagsterApiServer.ReloadCode).parameters) == [
-        "self", "_request", "_context",
-    ]  # fmt: skip
-    assert "self._server_termination_event = " in inspect.getsource(DagsterApiServer.__init__)
-    assert "server.stop(grace=" in inspect.getsource(
-        sys.modules[DagsterGrpcServer.__module__].server_termination_target
-    )
-    assert "self._server_termination_event" in inspect.getsource(DagsterGrpcServer.serve)
-    # Warm runs: the run-start path and the standard library's forkserver loop they reuse.
     from dataplatform.runtime import warm_runs
 
+    options = {p.name for p in grpc_command.params}
+    assert {"module_name", "host", "port", "location_name", "lazy_load_user_code"} <= options
     assert warm_runs.interfaces_unchanged() is None
 
 

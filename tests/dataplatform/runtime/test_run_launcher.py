@@ -1,54 +1,69 @@
 """The run launcher's version guard and the Dagster internals it relies on.
 
-These fail when a Dagster release changes what `MonitoredRunLauncher` uses; the behaviour
-itself (a killed worker's run ends FAILURE) is tested on a real platform in
+These fail when a Dagster release changes what `MonitoredRunLauncher` uses (with
+test_dagster_internals.py, which runs the wrapped internals); the behaviour end to end (a
+killed worker's run ends FAILURE) is tested on a real platform in
 tests/reliability/test_run_worker_killed.py.
 """
 
 from __future__ import annotations
 
-import inspect
 import os
 
 import pytest
 import yaml
 
-from dataplatform.runtime import run_launcher
+from dataplatform.runtime import dagster_internals, run_launcher
 from pyairbyte import settings
 
 
 def test_the_installed_dagster_is_the_supported_one():
-    run_launcher.check_dagster_version()  # raises on any other release
+    dagster_internals.check_dagster_version()  # raises on any other release
 
 
 def test_another_dagster_release_is_refused_with_the_fix():
-    with pytest.raises(run_launcher.UnsupportedDagsterVersion, match="uv sync --frozen"):
-        run_launcher.check_dagster_version("1.14.0")
+    with pytest.raises(dagster_internals.UnsupportedDagsterVersion, match="uv sync --frozen"):
+        dagster_internals.check_dagster_version("1.14.0")
 
 
 def test_dagster_internals_the_launcher_uses_are_unchanged():
-    from dagster import DefaultRunLauncher
+    """The shapes it reads; the code-server tag and GetCurrentRuns are run in
+    test_dagster_internals.py, run monitoring's use of the answer just below."""
     from dagster._core.events import DagsterEvent
-    from dagster._core.launcher.base import CheckRunHealthResult, WorkerStatus
-    from dagster._core.storage.tags import GRPC_INFO_TAG
-    from dagster._daemon.monitoring import run_monitoring
-    from dagster._grpc.client import DagsterGrpcClient
-    from dagster._grpc.types import GetCurrentRunsResult
 
-    # The launcher records the code server's address in this tag and reads it back.
-    assert "GRPC_INFO_TAG" in inspect.getsource(DefaultRunLauncher.launch_run_from_grpc_client)
-    assert GRPC_INFO_TAG == ".dagster/grpc_info"
-    helper = inspect.signature(DefaultRunLauncher._get_grpc_client_for_termination)
-    assert list(helper.parameters) == ["self", "run_id"]
-    assert "GetCurrentRuns" in inspect.getsource(DagsterGrpcClient.get_current_runs)
-    assert "current_runs" in GetCurrentRunsResult.__annotations__
     assert "pid" in DagsterEvent._fields
-    assert {"RUNNING", "FAILED"} <= {s.name for s in WorkerStatus}
-    assert CheckRunHealthResult._fields[:2] == ("status", "msg")
-    # Run monitoring asks the launcher, and fails the run on anything but RUNNING/SUCCESS.
-    monitor = inspect.getsource(run_monitoring.monitor_started_run)
-    assert "supports_check_run_worker_health" in monitor
-    assert "WorkerStatus.RUNNING, WorkerStatus.SUCCESS" in monitor
+    assert {"RUNNING", "FAILED"} <= {s.name for s in dagster_internals.WorkerStatus}
+    assert dagster_internals.CheckRunHealthResult._fields[:2] == ("status", "msg")
+
+
+@pytest.mark.parametrize("worker", ["RUNNING", "FAILED"])
+def test_run_monitoring_fails_a_run_only_when_the_launcher_says_its_worker_failed(worker, tmp_path):
+    """Run monitoring asks this launcher about a STARTED run and ends it on FAILED only."""
+    import logging
+    import uuid
+
+    from dagster import DagsterInstance, DagsterRun, DagsterRunStatus
+    from dagster._daemon.monitoring.run_monitoring import monitor_started_run
+
+    overrides = {
+        "run_launcher": {"module": "dataplatform.runtime.run_launcher",
+                         "class": "MonitoredRunLauncher"},
+        "run_monitoring": {"enabled": True, "max_resume_run_attempts": 0},
+    }  # fmt: skip
+    with DagsterInstance.local_temp(str(tmp_path), overrides=overrides) as instance:
+        launcher = instance.run_launcher
+        assert isinstance(launcher, run_launcher.MonitoredRunLauncher)
+        status = getattr(dagster_internals.WorkerStatus, worker)
+        launcher.check_run_worker_health = lambda run: dagster_internals.CheckRunHealthResult(
+            status, "the run worker is gone"
+        )
+        run = instance.add_run(DagsterRun(job_name="a_job", run_id=str(uuid.uuid4()),
+                                          status=DagsterRunStatus.STARTED))  # fmt: skip
+        record = instance.get_run_record_by_id(run.run_id)
+        monitor_started_run(instance, None, record, logging.getLogger("test"))
+        after = instance.get_run_by_id(run.run_id).status
+    expected = DagsterRunStatus.FAILURE if worker == "FAILED" else DagsterRunStatus.STARTED
+    assert after == expected
 
 
 def test_platform_instance_uses_the_launcher_with_run_monitoring(tmp_path, monkeypatch):
