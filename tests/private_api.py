@@ -35,6 +35,7 @@ ADAPTERS = {
     "data-manager/dataplatform/runtime/dagster_internals.py",
     "data-manager/pyairbyte/utils/airbyte_internals.py",
     "dagster_code/lib/dbt_internals.py",
+    "data-manager/dataplatform/runtime/multiprocessing_internals.py",
 }
 # Underscore names that the standard library documents as public.
 DOCUMENTED = {"_exit", "_getframe", "_replace", "_asdict", "_fields", "_make", "_field_defaults"}
@@ -74,6 +75,8 @@ def _project_privates(trees: dict[Path, ast.Module]) -> set[str]:
             elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
                 names.add(node.id)
             elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+                # Also our markers on other objects (`parse._serialized = True`); the price: a
+                # library's private field that we only ever assign is not found.
                 names.add(node.attr)
             elif isinstance(node, ast.arg):
                 names.add(node.arg)

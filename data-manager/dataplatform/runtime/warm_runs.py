@@ -33,15 +33,13 @@ tests/dataplatform/runtime/test_dagster_internals.py and test_forked_servers.py 
 change:
 - Dagster: the multiprocessing context through which StartRun starts its workers (wrapped in
   dataplatform.runtime.dagster_internals);
-- CPython 3.11: `multiprocessing.forkserver.main(listener_fd, alive_r, preload, ...)` and the
-  `_forkserver_address`, `_forkserver_alive_fd`, `_forkserver_pid` fields of its ForkServer.
+- CPython 3.11: multiprocessing's forkserver loop and the fields through which it finds its
+  server (wrapped in dataplatform.runtime.multiprocessing_internals).
 """
 
 from __future__ import annotations
 
-import inspect
 import multiprocessing
-import multiprocessing.forkserver as mp_forkserver
 import os
 import shutil
 import socket
@@ -49,10 +47,7 @@ import sys
 import tempfile
 import threading
 
-from dataplatform.runtime import dagster_internals
-
-FORKSERVER_MAIN_PARAMETERS = ["listener_fd", "alive_r", "preload", "main_path", "sys_path"]
-FORKSERVER_FIELDS = ("_forkserver_address", "_forkserver_alive_fd", "_forkserver_pid")
+from dataplatform.runtime import dagster_internals, multiprocessing_internals
 
 _state: dict = {"pid": None, "dir": None}
 
@@ -64,11 +59,10 @@ def os_threads() -> int:
 
 def interfaces_unchanged() -> str | None:
     """None when the internals we rely on look as written; else what changed."""
-    if list(inspect.signature(mp_forkserver.main).parameters) != FORKSERVER_MAIN_PARAMETERS:
-        return "multiprocessing.forkserver.main's signature changed"
-    if not all(hasattr(mp_forkserver._forkserver, f) for f in FORKSERVER_FIELDS):
-        return "multiprocessing.forkserver.ForkServer's fields changed"
-    return dagster_internals.run_worker_context_unchanged()
+    return (
+        multiprocessing_internals.interfaces_unchanged()
+        or dagster_internals.run_worker_context_unchanged()
+    )
 
 
 def start_run_forkserver() -> int | None:
@@ -93,7 +87,7 @@ def start_run_forkserver() -> int | None:
         code = 1
         try:
             os.close(alive_w)
-            mp_forkserver.main(listener.fileno(), alive_r, preload=[])
+            multiprocessing_internals.serve(listener.fileno(), alive_r)
             code = 0
         except SystemExit:  # the loop's way to stop: every client is gone
             code = 0
@@ -101,10 +95,7 @@ def start_run_forkserver() -> int | None:
             os._exit(code)
     listener.close()
     os.close(alive_r)
-    server = mp_forkserver._forkserver
-    server._forkserver_address = address
-    server._forkserver_alive_fd = alive_w
-    server._forkserver_pid = pid
+    multiprocessing_internals.adopt(address, alive_w, pid)
     _state.update(pid=pid, dir=directory)
     return pid
 
