@@ -37,11 +37,9 @@ from pyairbyte import settings
 from pyairbyte.utils.connector_config import (
     ConnectorConfig,
     ConnectorConfigError,
-    connector_files,
-    declared_name,
-    find_connector_file,
     load_connector_file,
 )
+from pyairbyte.utils.connector_files import connector_files, declared_name, find_connector_file
 from pyairbyte.utils.safe_yaml import load_yaml_file
 
 Discover = Callable[[ConnectorConfig, list[str] | None], list[DiscoveredStream]]
