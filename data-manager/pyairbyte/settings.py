@@ -12,9 +12,6 @@ arguments first and fall back to these.
 | APP_ROOT                     | the repository root (derived from this file) | paths            |
 | DATAPLATFORM_PROJECT_DIR     | $APP_ROOT/.project                           | paths            |
 | CONNECTORS_DIR               | $APP_ROOT/data-manager/external-connectors   | paths            |
-| DBT_PROJECT_DIR              | $APP_ROOT/dbt_models                         | paths            |
-| DBT_PROFILES_DIR             | $DBT_PROJECT_DIR                             | paths            |
-| DATAPLATFORM_DBT_FORK        | true (dbt forked in a warm run worker)       | dbt              |
 | POSTGRES_HOST                | 127.0.0.1                                    | postgres         |
 | POSTGRES_PORT                | 5432                                         | postgres         |
 | POSTGRES_USER                | postgres                                     | postgres         |
@@ -71,15 +68,15 @@ NonNegativeSeconds = Annotated[float, Field(ge=0)]
 ResolvedPath = Annotated[Path, AfterValidator(lambda p: p.expanduser().resolve())]
 
 
-class _EnvSettings(BaseSettings):
+class EnvSettings(BaseSettings):
     # Empty values count as unset (e.g. `POSTGRES_PASSWORD=` in a compose file); no .env files.
     model_config = SettingsConfigDict(env_ignore_empty=True, extra="ignore", frozen=True)
 
 
-_S = TypeVar("_S", bound=_EnvSettings)
+_S = TypeVar("_S", bound=EnvSettings)
 
 
-def _field_and_env_name(cls: type[_EnvSettings], loc: str, prefix: str) -> tuple[str, str]:
+def _field_and_env_name(cls: type[EnvSettings], loc: str, prefix: str) -> tuple[str, str]:
     """(field name, env var) for an error location, which is the alias for aliased fields."""
     for field, info in cls.model_fields.items():
         alias = info.validation_alias if isinstance(info.validation_alias, str) else None
@@ -88,7 +85,7 @@ def _field_and_env_name(cls: type[_EnvSettings], loc: str, prefix: str) -> tuple
     return loc, f"{prefix}{loc}".upper()
 
 
-def _load(cls: type[_S], *, env_prefix: str | None = None) -> _S:
+def load(cls: type[_S], *, env_prefix: str | None = None) -> _S:
     """Build `cls` from env; a bad value becomes a SettingsError naming the variable."""
     prefix = cls.model_config.get("env_prefix", "") if env_prefix is None else env_prefix
     try:
@@ -110,16 +107,14 @@ def _load(cls: type[_S], *, env_prefix: str | None = None) -> _S:
 # --- paths ----------------------------------------------------------------------------------
 
 
-class PathSettings(_EnvSettings):
+class PathSettings(EnvSettings):
     app_root: ResolvedPath = Field(_DERIVED_APP_ROOT, validation_alias="APP_ROOT")
     project_dir: ResolvedPath | None = Field(None, validation_alias="DATAPLATFORM_PROJECT_DIR")
     connectors_dir: ResolvedPath | None = Field(None, validation_alias="CONNECTORS_DIR")
-    dbt_project_dir: ResolvedPath | None = Field(None, validation_alias="DBT_PROJECT_DIR")
-    dbt_profiles_dir: ResolvedPath | None = Field(None, validation_alias="DBT_PROFILES_DIR")
 
 
 def path_settings() -> PathSettings:
-    return _load(PathSettings)
+    return load(PathSettings)
 
 
 def app_root() -> Path:
@@ -141,25 +136,6 @@ def connectors_dir() -> Path:
     return paths.connectors_dir or paths.app_root / "data-manager" / "external-connectors"
 
 
-def dbt_project_dir() -> Path:
-    paths = path_settings()
-    return paths.dbt_project_dir or paths.app_root / "dbt_models"
-
-
-def dbt_profiles_dir() -> Path:
-    return path_settings().dbt_profiles_dir or dbt_project_dir()
-
-
-class DbtRunSettings(_EnvSettings):
-    # In a warm run worker, run dbt as its fork (dagster_code/lib/dbt_fork.py); false: always
-    # dagster-dbt's `dbt` subprocess.
-    fork: bool = Field(True, validation_alias="DATAPLATFORM_DBT_FORK")
-
-
-def dbt_run_settings() -> DbtRunSettings:
-    return _load(DbtRunSettings)
-
-
 def code_locations_file() -> Path:
     return app_root() / "data-manager" / "resources" / "dagster" / "code-locations.json"
 
@@ -167,7 +143,7 @@ def code_locations_file() -> Path:
 # --- PostgreSQL and the named caches --------------------------------------------------------
 
 
-class PostgresSettings(_EnvSettings):
+class PostgresSettings(EnvSettings):
     model_config = SettingsConfigDict(env_prefix="POSTGRES_")
 
     host: str = "127.0.0.1"
@@ -190,7 +166,7 @@ class PostgresSettings(_EnvSettings):
         }
 
 
-class _PostgresOverrides(_EnvSettings):
+class _PostgresOverrides(EnvSettings):
     """A named cache's own POSTGRES_* values (e.g. SWEDEN_POSTGRES_HOST); unset ones fall back."""
 
     host: str | None = None
@@ -200,28 +176,28 @@ class _PostgresOverrides(_EnvSettings):
     db: str | None = None
 
 
-class _CacheSchema(_EnvSettings):
+class _CacheSchema(EnvSettings):
     cache_schema: str | None = None
 
 
 def postgres_settings(env_prefix: str = "") -> PostgresSettings:
     """POSTGRES_*; with env_prefix (e.g. "SWEDEN_"), <prefix>POSTGRES_* override them one by one."""
-    base = _load(PostgresSettings)
+    base = load(PostgresSettings)
     if not env_prefix:
         return base
-    overrides = _load(_PostgresOverrides, env_prefix=f"{env_prefix}POSTGRES_")
+    overrides = load(_PostgresOverrides, env_prefix=f"{env_prefix}POSTGRES_")
     return base.model_copy(update=overrides.model_dump(exclude_none=True))
 
 
 def cache_schema(env_prefix: str = "", default: str = "pyairbyte_cache") -> str:
     """<prefix>CACHE_SCHEMA, e.g. CACHE_SCHEMA or SWEDEN_CACHE_SCHEMA."""
-    return _load(_CacheSchema, env_prefix=env_prefix).cache_schema or default
+    return load(_CacheSchema, env_prefix=env_prefix).cache_schema or default
 
 
 # --- GraphQL, events, HTTP calls ------------------------------------------------------------
 
 
-class GraphQLSettings(_EnvSettings):
+class GraphQLSettings(EnvSettings):
     endpoint: str = Field(
         "http://localhost:8080/v1/graphql", validation_alias="HASURA_GRAPHQL_ENDPOINT"
     )
@@ -233,10 +209,10 @@ class GraphQLSettings(_EnvSettings):
 
 
 def graphql_settings() -> GraphQLSettings:
-    return _load(GraphQLSettings)
+    return load(GraphQLSettings)
 
 
-class EventStoreSettings(_EnvSettings):
+class EventStoreSettings(EnvSettings):
     model_config = SettingsConfigDict(env_prefix="EVENT_STORE_")
 
     schema_name: str = Field("event_store", validation_alias="EVENT_STORE_SCHEMA")
@@ -248,10 +224,10 @@ class EventStoreSettings(_EnvSettings):
 
 
 def event_store_settings() -> EventStoreSettings:
-    return _load(EventStoreSettings)
+    return load(EventStoreSettings)
 
 
-class ApiCallSettings(_EnvSettings):
+class ApiCallSettings(EnvSettings):
     model_config = SettingsConfigDict(env_prefix="API_CALL_")
 
     timeout_seconds: Seconds = 30.0
@@ -259,13 +235,13 @@ class ApiCallSettings(_EnvSettings):
 
 
 def api_call_settings() -> ApiCallSettings:
-    return _load(ApiCallSettings)
+    return load(ApiCallSettings)
 
 
 # --- connector syncs -----------------------------------------------------------------------
 
 
-class SyncLimitSettings(_EnvSettings):
+class SyncLimitSettings(EnvSettings):
     """Bounds of one `sync_connector` call; 0 means no limit.
 
     The time limit covers the whole sync (connector start, check, read and load), so a source
@@ -283,13 +259,13 @@ class SyncLimitSettings(_EnvSettings):
 
 
 def sync_limit_settings() -> SyncLimitSettings:
-    return _load(SyncLimitSettings)
+    return load(SyncLimitSettings)
 
 
 # --- database syncs -------------------------------------------------------------------------
 
 
-class MySqlSettings(_EnvSettings):
+class MySqlSettings(EnvSettings):
     model_config = SettingsConfigDict(env_prefix="MYSQL_")
 
     port: Port = 3306
@@ -299,10 +275,10 @@ class MySqlSettings(_EnvSettings):
 
 
 def mysql_settings() -> MySqlSettings:
-    return _load(MySqlSettings)
+    return load(MySqlSettings)
 
 
-class MySqlSyncTarget(_EnvSettings):
+class MySqlSyncTarget(EnvSettings):
     """Where the mysql_tables_sync location puts the copies."""
 
     # Here an empty value is a value: MYSQL_SYNC_TABLE_PREFIX= means no prefix.
@@ -313,10 +289,10 @@ class MySqlSyncTarget(_EnvSettings):
 
 
 def mysql_sync_target() -> MySqlSyncTarget:
-    return _load(MySqlSyncTarget)
+    return load(MySqlSyncTarget)
 
 
-class MssqlSettings(_EnvSettings):
+class MssqlSettings(EnvSettings):
     model_config = SettingsConfigDict(env_prefix="MSSQL_")
 
     port: Port = 1433
@@ -327,12 +303,12 @@ class MssqlSettings(_EnvSettings):
 
 
 def mssql_settings() -> MssqlSettings:
-    return _load(MssqlSettings)
+    return load(MssqlSettings)
 
 
-class DbBridgeSettings(_EnvSettings):
+class DbBridgeSettings(EnvSettings):
     batch_size: PositiveInt = Field(10_000, validation_alias="DB_BRIDGE_BATCH_SIZE")
 
 
 def db_bridge_settings() -> DbBridgeSettings:
-    return _load(DbBridgeSettings)
+    return load(DbBridgeSettings)

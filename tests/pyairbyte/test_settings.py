@@ -33,11 +33,11 @@ def test_empty_means_default_and_prefixed_values_fall_back(monkeypatch):
 
 
 def test_paths_derive_from_app_root(monkeypatch, tmp_path):
-    for name in ("DATAPLATFORM_PROJECT_DIR", "DBT_PROJECT_DIR", "DBT_PROFILES_DIR"):
+    for name in ("DATAPLATFORM_PROJECT_DIR", "CONNECTORS_DIR"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("APP_ROOT", str(tmp_path))
     assert settings.project_dir() == tmp_path.resolve() / ".project"
-    assert settings.dbt_profiles_dir() == tmp_path.resolve() / "dbt_models"
+    assert settings.connectors_dir() == tmp_path.resolve() / "data-manager" / "external-connectors"
 
 
 @pytest.mark.parametrize(
