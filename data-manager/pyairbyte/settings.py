@@ -1,11 +1,16 @@
-"""Every setting of the utils, typed, read from env when a function below is called.
+"""The settings layer: typed settings read from env when a function is called, and the shared
+settings of the utils (paths, PostgreSQL and the caches, the event store, syncs, database copies).
 
 Nothing reads env at import time: each `*_settings()` function builds its pydantic-settings class
-on the call, so a changed environment (tests, a resource that sets values) is honoured. Each kind
-of value has one parser (the annotated types below: `Port`, `PositiveInt`, `Seconds`, ...), and a
-bad value raises `pyairbyte.errors.SettingsError` naming the variable, the value and the fix.
-An empty variable counts as unset (except MYSQL_SYNC_TABLE_PREFIX). Utils take explicit
+on the call (`load`), so a changed environment (tests, a resource that sets values) is honoured.
+Each kind of value has one parser (the annotated types below: `Port`, `PositiveInt`, `Seconds`,
+...), and a bad value raises `pyairbyte.errors.SettingsError` naming the variable, the value and
+the fix. An empty variable counts as unset (except MYSQL_SYNC_TABLE_PREFIX). Utils take explicit
 arguments first and fall back to these.
+
+Settings with a single user are declared beside it, on this module's `EnvSettings` and `load`:
+HASURA_GRAPHQL_* / GRAPHQL_* in `utils/graphql_util.py`, API_CALL_* in `utils/api_call.py`, and
+dbt's (DBT_PROJECT_DIR, DBT_PROFILES_DIR, DATAPLATFORM_DBT_FORK) in `dataplatform/dbt/settings.py`.
 
 | env var                      | default                                      | read by          |
 |------------------------------|----------------------------------------------|------------------|
@@ -19,12 +24,6 @@ arguments first and fall back to these.
 | POSTGRES_DB                  | dataplatform                                 | postgres         |
 | CACHE_SCHEMA                 | pyairbyte_cache                              | cache            |
 | <P>POSTGRES_*, <P>CACHE_SCHEMA | a named cache's (e.g. P=SWEDEN_) overrides | cache            |
-| HASURA_GRAPHQL_ENDPOINT      | http://localhost:8080/v1/graphql             | graphql          |
-| HASURA_GRAPHQL_ADMIN_SECRET  | (empty: not sent)                            | graphql          |
-| HASURA_GRAPHQL_BEARER_TOKEN  | (empty: not sent)                            | graphql          |
-| GRAPHQL_TIMEOUT_SECONDS      | 30                                           | graphql          |
-| GRAPHQL_MAX_RETRIES          | 3                                            | graphql          |
-| GRAPHQL_BACKOFF_SECONDS      | 0.5                                          | graphql          |
 | EVENT_STORE_SCHEMA           | event_store                                  | event store      |
 | EVENT_STORE_BATCH_SIZE       | 1000                                         | event store      |
 | EVENT_STORE_MAX_ATTEMPTS     | 5                                            | event store      |
@@ -33,8 +32,6 @@ arguments first and fall back to these.
 | SYNC_MAX_RECORDS             | 0 (no limit)                                 | pyairbyte_sync   |
 | SYNC_STOP_GRACE_SECONDS      | 15                                           | pyairbyte_sync   |
 | SYNC_PROGRESS_SECONDS        | 10 (0: no progress lines)                    | pyairbyte_sync   |
-| API_CALL_TIMEOUT_SECONDS     | 30                                           | api_call         |
-| API_CALL_RESPONSE_MAX_CHARS  | 2000                                         | api_call         |
 | MYSQL_PORT / _USER / _PASSWORD | 3306 / root / (empty)                      | mysql_sync       |
 | MYSQL_SYNC_BATCH_SIZE        | 10000                                        | mysql_sync       |
 | MYSQL_SYNC_CACHE_SCHEMA      | pyairbyte_cache                              | mysql location   |
@@ -69,6 +66,8 @@ ResolvedPath = Annotated[Path, AfterValidator(lambda p: p.expanduser().resolve()
 
 
 class EnvSettings(BaseSettings):
+    """The base of every settings class read through `load`."""
+
     # Empty values count as unset (e.g. `POSTGRES_PASSWORD=` in a compose file); no .env files.
     model_config = SettingsConfigDict(env_ignore_empty=True, extra="ignore", frozen=True)
 
@@ -194,22 +193,7 @@ def cache_schema(env_prefix: str = "", default: str = "pyairbyte_cache") -> str:
     return load(_CacheSchema, env_prefix=env_prefix).cache_schema or default
 
 
-# --- GraphQL, events, HTTP calls ------------------------------------------------------------
-
-
-class GraphQLSettings(EnvSettings):
-    endpoint: str = Field(
-        "http://localhost:8080/v1/graphql", validation_alias="HASURA_GRAPHQL_ENDPOINT"
-    )
-    admin_secret: str = Field("", validation_alias="HASURA_GRAPHQL_ADMIN_SECRET", repr=False)
-    bearer_token: str = Field("", validation_alias="HASURA_GRAPHQL_BEARER_TOKEN", repr=False)
-    timeout_seconds: Seconds = Field(30.0, validation_alias="GRAPHQL_TIMEOUT_SECONDS")
-    max_retries: Count = Field(3, validation_alias="GRAPHQL_MAX_RETRIES")
-    backoff_seconds: NonNegativeSeconds = Field(0.5, validation_alias="GRAPHQL_BACKOFF_SECONDS")
-
-
-def graphql_settings() -> GraphQLSettings:
-    return load(GraphQLSettings)
+# --- the event store ---------------------------------------------------------------------------
 
 
 class EventStoreSettings(EnvSettings):
@@ -225,17 +209,6 @@ class EventStoreSettings(EnvSettings):
 
 def event_store_settings() -> EventStoreSettings:
     return load(EventStoreSettings)
-
-
-class ApiCallSettings(EnvSettings):
-    model_config = SettingsConfigDict(env_prefix="API_CALL_")
-
-    timeout_seconds: Seconds = 30.0
-    response_max_chars: PositiveInt = 2000
-
-
-def api_call_settings() -> ApiCallSettings:
-    return load(ApiCallSettings)
 
 
 # --- connector syncs -----------------------------------------------------------------------
