@@ -8,9 +8,11 @@ Each kind of value has one parser (the annotated types below: `Port`, `PositiveI
 the fix. An empty variable counts as unset (except MYSQL_SYNC_TABLE_PREFIX). Utils take explicit
 arguments first and fall back to these.
 
-Settings with a single user are declared beside it, on this module's `EnvSettings` and `load`:
-HASURA_GRAPHQL_* / GRAPHQL_* in `utils/graphql_util.py`, API_CALL_* in `utils/api_call.py`, and
-dbt's (DBT_PROJECT_DIR, DBT_PROFILES_DIR, DATAPLATFORM_DBT_FORK) in `dataplatform/dbt/settings.py`.
+Settings with a single user are declared beside it, on this module's `EnvSettings` and `load`,
+and its docstring lists them: HASURA_GRAPHQL_* / GRAPHQL_* in `utils/graphql_util.py`, API_CALL_*
+in `utils/api_call.py`, EVENT_STORE_* in `utils/event_store.py`, MYSQL_* in `utils/mysql_sync.py`,
+MSSQL_* in `utils/mssql_sync.py`, DB_BRIDGE_BATCH_SIZE in `utils/db_bridge.py`, and dbt's
+(DBT_PROJECT_DIR, DBT_PROFILES_DIR, DATAPLATFORM_DBT_FORK) in `dataplatform/dbt/settings.py`.
 
 | env var                      | default                                      | read by          |
 |------------------------------|----------------------------------------------|------------------|
@@ -24,22 +26,12 @@ dbt's (DBT_PROJECT_DIR, DBT_PROFILES_DIR, DATAPLATFORM_DBT_FORK) in `dataplatfor
 | POSTGRES_DB                  | dataplatform                                 | postgres         |
 | CACHE_SCHEMA                 | pyairbyte_cache                              | cache            |
 | <P>POSTGRES_*, <P>CACHE_SCHEMA | a named cache's (e.g. P=SWEDEN_) overrides | cache            |
-| EVENT_STORE_SCHEMA           | event_store                                  | event store      |
-| EVENT_STORE_BATCH_SIZE       | 1000                                         | event store      |
-| EVENT_STORE_MAX_ATTEMPTS     | 5                                            | event store      |
-| EVENT_STORE_LEASE_SECONDS    | 300 (a `processing` event older is reclaimed)| event store      |
 | SYNC_MAX_SECONDS             | 3600 (0: no limit)                           | pyairbyte_sync   |
 | SYNC_MAX_RECORDS             | 0 (no limit)                                 | pyairbyte_sync   |
 | SYNC_STOP_GRACE_SECONDS      | 15                                           | pyairbyte_sync   |
 | SYNC_PROGRESS_SECONDS        | 10 (0: no progress lines)                    | pyairbyte_sync   |
-| MYSQL_PORT / _USER / _PASSWORD | 3306 / root / (empty)                      | mysql_sync       |
-| MYSQL_SYNC_BATCH_SIZE        | 10000                                        | mysql_sync       |
 | MYSQL_SYNC_CACHE_SCHEMA      | pyairbyte_cache                              | mysql location   |
 | MYSQL_SYNC_TABLE_PREFIX      | mysql_ (set but empty: no prefix)            | mysql location   |
-| MSSQL_PORT / _USER / _PASSWORD | 1433 / sa / (empty)                        | mssql_sync       |
-| MSSQL_LOGIN_TIMEOUT          | 10                                           | mssql_sync       |
-| MSSQL_SYNC_BATCH_SIZE        | 10000                                        | mssql_sync       |
-| DB_BRIDGE_BATCH_SIZE         | 10000                                        | db_bridge        |
 """
 
 from __future__ import annotations
@@ -193,24 +185,6 @@ def cache_schema(env_prefix: str = "", default: str = "pyairbyte_cache") -> str:
     return load(_CacheSchema, env_prefix=env_prefix).cache_schema or default
 
 
-# --- the event store ---------------------------------------------------------------------------
-
-
-class EventStoreSettings(EnvSettings):
-    model_config = SettingsConfigDict(env_prefix="EVENT_STORE_")
-
-    schema_name: str = Field("event_store", validation_alias="EVENT_STORE_SCHEMA")
-    batch_size: PositiveInt = 1000
-    max_attempts: PositiveInt = 5
-    # An event `processing` for longer than this is taken to belong to a crashed processor and
-    # is claimed again. Keep it above the longest handler run.
-    lease_seconds: Seconds = 300.0
-
-
-def event_store_settings() -> EventStoreSettings:
-    return load(EventStoreSettings)
-
-
 # --- connector syncs -----------------------------------------------------------------------
 
 
@@ -235,20 +209,7 @@ def sync_limit_settings() -> SyncLimitSettings:
     return load(SyncLimitSettings)
 
 
-# --- database syncs -------------------------------------------------------------------------
-
-
-class MySqlSettings(EnvSettings):
-    model_config = SettingsConfigDict(env_prefix="MYSQL_")
-
-    port: Port = 3306
-    user: str = "root"
-    password: str = Field("", repr=False)
-    batch_size: PositiveInt = Field(10_000, validation_alias="MYSQL_SYNC_BATCH_SIZE")
-
-
-def mysql_settings() -> MySqlSettings:
-    return load(MySqlSettings)
+# --- the mysql_tables_sync location ---------------------------------------------------------
 
 
 class MySqlSyncTarget(EnvSettings):
@@ -263,25 +224,3 @@ class MySqlSyncTarget(EnvSettings):
 
 def mysql_sync_target() -> MySqlSyncTarget:
     return load(MySqlSyncTarget)
-
-
-class MssqlSettings(EnvSettings):
-    model_config = SettingsConfigDict(env_prefix="MSSQL_")
-
-    port: Port = 1433
-    user: str = "sa"
-    password: str = Field("", repr=False)
-    login_timeout: PositiveInt = 10
-    batch_size: PositiveInt = Field(10_000, validation_alias="MSSQL_SYNC_BATCH_SIZE")
-
-
-def mssql_settings() -> MssqlSettings:
-    return load(MssqlSettings)
-
-
-class DbBridgeSettings(EnvSettings):
-    batch_size: PositiveInt = Field(10_000, validation_alias="DB_BRIDGE_BATCH_SIZE")
-
-
-def db_bridge_settings() -> DbBridgeSettings:
-    return load(DbBridgeSettings)

@@ -9,7 +9,9 @@ import pytest
 from pyairbyte import settings
 from pyairbyte.errors import SettingsError
 from pyairbyte.utils.api_call import api_call_settings
+from pyairbyte.utils.event_store import event_store_settings
 from pyairbyte.utils.graphql_util import graphql_settings
+from pyairbyte.utils.mysql_sync import mysql_settings
 
 
 def test_values_are_read_when_called(monkeypatch):
@@ -46,10 +48,10 @@ def test_paths_derive_from_app_root(monkeypatch, tmp_path):
     ("name", "value", "build", "fix"),
     [
         ("POSTGRES_PORT", "abc", settings.postgres_settings, "POSTGRES_PORT=5432"),
-        ("EVENT_STORE_BATCH_SIZE", "0", settings.event_store_settings, "=1000"),
+        ("EVENT_STORE_BATCH_SIZE", "0", event_store_settings, "=1000"),
         ("GRAPHQL_TIMEOUT_SECONDS", "soon", graphql_settings, "=30.0"),
         ("API_CALL_RESPONSE_MAX_CHARS", "0", api_call_settings, "=2000"),
-        ("MYSQL_SYNC_BATCH_SIZE", "-5", settings.mysql_settings, "=10000"),
+        ("MYSQL_SYNC_BATCH_SIZE", "-5", mysql_settings, "=10000"),
     ],
 )
 def test_a_bad_value_names_the_variable_and_the_fix(monkeypatch, name, value, build, fix):
