@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml uv.lock
 	@touch $@
 
 manifest: install
-	$(PY) -m pyairbyte.utils.dbt_manifest
+	$(PY) -m dataplatform.dbt.manifest
 
 lint: install
 	$(VENV)/bin/ruff check .

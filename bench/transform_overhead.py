@@ -36,9 +36,9 @@ def main() -> None:
         sync_sample_connector,
         transform_sample_product_data,
     )
+    from dataplatform.dbt import settings as dbt_settings
+    from dataplatform.dbt.manifest import dbt_executable, ensure_manifest
     from dataplatform.local.sample_api import SampleProductsApi
-    from pyairbyte import settings
-    from pyairbyte.utils.dbt_manifest import dbt_executable, ensure_manifest
 
     api = SampleProductsApi().start()
     os.environ["SAMPLE_API_URL"] = api.url
@@ -52,13 +52,13 @@ def main() -> None:
     bare_cmd = [dbt_executable(), "build", "--select", select, "--quiet"]
     if exclude:
         bare_cmd += ["--exclude", exclude]
-    env = {**os.environ, "DBT_PROFILES_DIR": str(settings.dbt_profiles_dir())}
+    env = {**os.environ, "DBT_PROFILES_DIR": str(dbt_settings.profiles_dir())}
     import dbt.cli.main  # noqa: F401 - as the fork server pre-loads it for warm run workers
 
     bare, times = [], {"subprocess": ([], []), "fork": ([], [])}
     for _ in range(args.repeat):  # interleaved, so machine noise hits all alike
         started = time.perf_counter()
-        subprocess.run(bare_cmd, cwd=settings.dbt_project_dir(), env=env, check=True)
+        subprocess.run(bare_cmd, cwd=dbt_settings.project_dir(), env=env, check=True)
         bare.append(time.perf_counter() - started)
 
         for how, (step, run) in times.items():

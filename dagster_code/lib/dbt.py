@@ -14,9 +14,9 @@ from dagster import AssetExecutionContext, AssetKey
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource
 
 from dagster_code.lib.dbt_internals import SkipVersionProbe, check_dagster_dbt_version
-from pyairbyte import settings
+from dataplatform.dbt import settings as dbt_settings
+from dataplatform.dbt.manifest import dbt_executable, ensure_manifest
 from pyairbyte.utils import pg
-from pyairbyte.utils.dbt_manifest import dbt_executable, ensure_manifest
 
 
 class PlatformDbtCliResource(SkipVersionProbe):
@@ -44,8 +44,8 @@ def dbt_resource() -> DbtCliResource:
     """The dbt CLI resource: repo's dbt_models and profiles.yml, dbt from wherever the venv is."""
     check_dagster_dbt_version()
     return PlatformDbtCliResource(
-        project_dir=str(settings.dbt_project_dir()),
-        profiles_dir=str(settings.dbt_profiles_dir()),
+        project_dir=str(dbt_settings.project_dir()),
+        profiles_dir=str(dbt_settings.profiles_dir()),
         dbt_executable=dbt_executable(),
     )
 

@@ -46,9 +46,9 @@ _EXIT_FAILURE, _EXIT_ERROR = 1, 2
 
 def available() -> bool:
     """dbt's entry point is imported already: a fork starts without dbt's import time."""
-    from pyairbyte import settings
+    from dataplatform.dbt import settings
 
-    return settings.dbt_run_settings().fork and "dbt.cli.main" in sys.modules
+    return settings.dbt_settings().fork and "dbt.cli.main" in sys.modules
 
 
 class ForkedDbt:

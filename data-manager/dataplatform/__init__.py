@@ -5,6 +5,7 @@
 - `local/`: the local mode that `make up` runs (private PostgreSQL, the sample products API,
   start/stop of the whole platform, running the sample pipelines).
 - `lifecycle/`: `connector add`, `connector remove` and the `check` doctor.
+- `dbt/`: dbt's settings and the prepared manifest the code locations load.
 - `cli.py`: the `dataplatform` command.
 
 `pyairbyte` (the guide's utils and settings) never imports this package.

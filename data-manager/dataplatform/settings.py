@@ -7,8 +7,8 @@ Nothing here reads env at import time, so a test or a parent process that change
 environment is honoured by the next call. A bad value raises SettingsError, which names the
 variable, the value and a value that works.
 
-Paths that only depend on the repository layout (app root, project dir, dbt, PostgreSQL) stay in
-`pyairbyte.settings`; these are the platform's own.
+Paths that only depend on the repository layout (app root, project dir, PostgreSQL) stay in
+`pyairbyte.settings`, dbt's are in `dataplatform.dbt.settings`; these are the platform's own.
 
 | area           | env var                         | default                             |
 |----------------|---------------------------------|-------------------------------------|

@@ -28,14 +28,15 @@ Several classes also derive from the builtin that their callers caught before th
     │   ├── SourceTableNotFoundError (LookupError)
     │   └── TableReplaceError                 the target table could not be swapped
     ├── DBBridgeError (RuntimeError)          the DuckDB -> PostgreSQL copy failed
-    ├── CacheError
-    │   ├── CacheLoadError (RuntimeError)     a staged value PostgreSQL rejected
-    │   ├── CacheCleanupError                 dropping a connector's cache tables failed
-    │   ├── UnsupportedAirbyteVersionError (RuntimeError)
-    │   └── ConnectorStateError               reading or resetting a connector's sync state
-    │       ├── UnknownConnectorError (LookupError)
-    │       └── UnknownStreamError (LookupError)
-    └── DbtManifestError (RuntimeError)       `dbt parse` could not prepare the manifest
+    └── CacheError
+        ├── CacheLoadError (RuntimeError)     a staged value PostgreSQL rejected
+        ├── CacheCleanupError                 dropping a connector's cache tables failed
+        ├── UnsupportedAirbyteVersionError (RuntimeError)
+        └── ConnectorStateError               reading or resetting a connector's sync state
+            ├── UnknownConnectorError (LookupError)
+            └── UnknownStreamError (LookupError)
+
+(dbt's `DbtManifestError` is dataplatform.dbt.manifest's: the utils never run dbt.)
 
 This module imports nothing heavy, so code servers can catch these without loading drivers.
 """
@@ -253,7 +254,3 @@ class UnknownConnectorError(ConnectorStateError, LookupError):
 
 class UnknownStreamError(ConnectorStateError, LookupError):
     """The connector has no stream of this name; the message lists the streams it has."""
-
-
-class DbtManifestError(PyAirbyteUtilsError, RuntimeError):
-    """`dbt parse` failed or dbt was not found."""

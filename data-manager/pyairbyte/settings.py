@@ -1,20 +1,24 @@
-"""Every setting of the utils, typed, read from env when a function below is called.
+"""The settings layer: typed settings read from env when a function is called, and the shared
+settings of the utils (paths, PostgreSQL and the caches, the event store, syncs, database copies).
 
 Nothing reads env at import time: each `*_settings()` function builds its pydantic-settings class
-on the call, so a changed environment (tests, a resource that sets values) is honoured. Each kind
-of value has one parser (the annotated types below: `Port`, `PositiveInt`, `Seconds`, ...), and a
-bad value raises `pyairbyte.errors.SettingsError` naming the variable, the value and the fix.
-An empty variable counts as unset (except MYSQL_SYNC_TABLE_PREFIX). Utils take explicit
+on the call (`load`), so a changed environment (tests, a resource that sets values) is honoured.
+Each kind of value has one parser (the annotated types below: `Port`, `PositiveInt`, `Seconds`,
+...), and a bad value raises `pyairbyte.errors.SettingsError` naming the variable, the value and
+the fix. An empty variable counts as unset (except MYSQL_SYNC_TABLE_PREFIX). Utils take explicit
 arguments first and fall back to these.
+
+Settings with a single user are declared beside it, on this module's `EnvSettings` and `load`,
+and its docstring lists them: HASURA_GRAPHQL_* / GRAPHQL_* in `utils/graphql_util.py`, API_CALL_*
+in `utils/api_call.py`, EVENT_STORE_* in `utils/event_store.py`, MYSQL_* in `utils/mysql_sync.py`,
+MSSQL_* in `utils/mssql_sync.py`, DB_BRIDGE_BATCH_SIZE in `utils/db_bridge.py`, and dbt's
+(DBT_PROJECT_DIR, DBT_PROFILES_DIR, DATAPLATFORM_DBT_FORK) in `dataplatform/dbt/settings.py`.
 
 | env var                      | default                                      | read by          |
 |------------------------------|----------------------------------------------|------------------|
 | APP_ROOT                     | the repository root (derived from this file) | paths            |
 | DATAPLATFORM_PROJECT_DIR     | $APP_ROOT/.project                           | paths            |
 | CONNECTORS_DIR               | $APP_ROOT/data-manager/external-connectors   | paths            |
-| DBT_PROJECT_DIR              | $APP_ROOT/dbt_models                         | paths            |
-| DBT_PROFILES_DIR             | $DBT_PROJECT_DIR                             | paths            |
-| DATAPLATFORM_DBT_FORK        | true (dbt forked in a warm run worker)       | dbt              |
 | POSTGRES_HOST                | 127.0.0.1                                    | postgres         |
 | POSTGRES_PORT                | 5432                                         | postgres         |
 | POSTGRES_USER                | postgres                                     | postgres         |
@@ -22,30 +26,12 @@ arguments first and fall back to these.
 | POSTGRES_DB                  | dataplatform                                 | postgres         |
 | CACHE_SCHEMA                 | pyairbyte_cache                              | cache            |
 | <P>POSTGRES_*, <P>CACHE_SCHEMA | a named cache's (e.g. P=SWEDEN_) overrides | cache            |
-| HASURA_GRAPHQL_ENDPOINT      | http://localhost:8080/v1/graphql             | graphql          |
-| HASURA_GRAPHQL_ADMIN_SECRET  | (empty: not sent)                            | graphql          |
-| HASURA_GRAPHQL_BEARER_TOKEN  | (empty: not sent)                            | graphql          |
-| GRAPHQL_TIMEOUT_SECONDS      | 30                                           | graphql          |
-| GRAPHQL_MAX_RETRIES          | 3                                            | graphql          |
-| GRAPHQL_BACKOFF_SECONDS      | 0.5                                          | graphql          |
-| EVENT_STORE_SCHEMA           | event_store                                  | event store      |
-| EVENT_STORE_BATCH_SIZE       | 1000                                         | event store      |
-| EVENT_STORE_MAX_ATTEMPTS     | 5                                            | event store      |
-| EVENT_STORE_LEASE_SECONDS    | 300 (a `processing` event older is reclaimed)| event store      |
 | SYNC_MAX_SECONDS             | 3600 (0: no limit)                           | pyairbyte_sync   |
 | SYNC_MAX_RECORDS             | 0 (no limit)                                 | pyairbyte_sync   |
 | SYNC_STOP_GRACE_SECONDS      | 15                                           | pyairbyte_sync   |
 | SYNC_PROGRESS_SECONDS        | 10 (0: no progress lines)                    | pyairbyte_sync   |
-| API_CALL_TIMEOUT_SECONDS     | 30                                           | api_call         |
-| API_CALL_RESPONSE_MAX_CHARS  | 2000                                         | api_call         |
-| MYSQL_PORT / _USER / _PASSWORD | 3306 / root / (empty)                      | mysql_sync       |
-| MYSQL_SYNC_BATCH_SIZE        | 10000                                        | mysql_sync       |
 | MYSQL_SYNC_CACHE_SCHEMA      | pyairbyte_cache                              | mysql location   |
 | MYSQL_SYNC_TABLE_PREFIX      | mysql_ (set but empty: no prefix)            | mysql location   |
-| MSSQL_PORT / _USER / _PASSWORD | 1433 / sa / (empty)                        | mssql_sync       |
-| MSSQL_LOGIN_TIMEOUT          | 10                                           | mssql_sync       |
-| MSSQL_SYNC_BATCH_SIZE        | 10000                                        | mssql_sync       |
-| DB_BRIDGE_BATCH_SIZE         | 10000                                        | db_bridge        |
 """
 
 from __future__ import annotations
@@ -71,15 +57,17 @@ NonNegativeSeconds = Annotated[float, Field(ge=0)]
 ResolvedPath = Annotated[Path, AfterValidator(lambda p: p.expanduser().resolve())]
 
 
-class _EnvSettings(BaseSettings):
+class EnvSettings(BaseSettings):
+    """The base of every settings class read through `load`."""
+
     # Empty values count as unset (e.g. `POSTGRES_PASSWORD=` in a compose file); no .env files.
     model_config = SettingsConfigDict(env_ignore_empty=True, extra="ignore", frozen=True)
 
 
-_S = TypeVar("_S", bound=_EnvSettings)
+_S = TypeVar("_S", bound=EnvSettings)
 
 
-def _field_and_env_name(cls: type[_EnvSettings], loc: str, prefix: str) -> tuple[str, str]:
+def _field_and_env_name(cls: type[EnvSettings], loc: str, prefix: str) -> tuple[str, str]:
     """(field name, env var) for an error location, which is the alias for aliased fields."""
     for field, info in cls.model_fields.items():
         alias = info.validation_alias if isinstance(info.validation_alias, str) else None
@@ -88,7 +76,7 @@ def _field_and_env_name(cls: type[_EnvSettings], loc: str, prefix: str) -> tuple
     return loc, f"{prefix}{loc}".upper()
 
 
-def _load(cls: type[_S], *, env_prefix: str | None = None) -> _S:
+def load(cls: type[_S], *, env_prefix: str | None = None) -> _S:
     """Build `cls` from env; a bad value becomes a SettingsError naming the variable."""
     prefix = cls.model_config.get("env_prefix", "") if env_prefix is None else env_prefix
     try:
@@ -110,16 +98,14 @@ def _load(cls: type[_S], *, env_prefix: str | None = None) -> _S:
 # --- paths ----------------------------------------------------------------------------------
 
 
-class PathSettings(_EnvSettings):
+class PathSettings(EnvSettings):
     app_root: ResolvedPath = Field(_DERIVED_APP_ROOT, validation_alias="APP_ROOT")
     project_dir: ResolvedPath | None = Field(None, validation_alias="DATAPLATFORM_PROJECT_DIR")
     connectors_dir: ResolvedPath | None = Field(None, validation_alias="CONNECTORS_DIR")
-    dbt_project_dir: ResolvedPath | None = Field(None, validation_alias="DBT_PROJECT_DIR")
-    dbt_profiles_dir: ResolvedPath | None = Field(None, validation_alias="DBT_PROFILES_DIR")
 
 
 def path_settings() -> PathSettings:
-    return _load(PathSettings)
+    return load(PathSettings)
 
 
 def app_root() -> Path:
@@ -141,25 +127,6 @@ def connectors_dir() -> Path:
     return paths.connectors_dir or paths.app_root / "data-manager" / "external-connectors"
 
 
-def dbt_project_dir() -> Path:
-    paths = path_settings()
-    return paths.dbt_project_dir or paths.app_root / "dbt_models"
-
-
-def dbt_profiles_dir() -> Path:
-    return path_settings().dbt_profiles_dir or dbt_project_dir()
-
-
-class DbtRunSettings(_EnvSettings):
-    # In a warm run worker, run dbt as its fork (dagster_code/lib/dbt_fork.py); false: always
-    # dagster-dbt's `dbt` subprocess.
-    fork: bool = Field(True, validation_alias="DATAPLATFORM_DBT_FORK")
-
-
-def dbt_run_settings() -> DbtRunSettings:
-    return _load(DbtRunSettings)
-
-
 def code_locations_file() -> Path:
     return app_root() / "data-manager" / "resources" / "dagster" / "code-locations.json"
 
@@ -167,7 +134,7 @@ def code_locations_file() -> Path:
 # --- PostgreSQL and the named caches --------------------------------------------------------
 
 
-class PostgresSettings(_EnvSettings):
+class PostgresSettings(EnvSettings):
     model_config = SettingsConfigDict(env_prefix="POSTGRES_")
 
     host: str = "127.0.0.1"
@@ -190,7 +157,7 @@ class PostgresSettings(_EnvSettings):
         }
 
 
-class _PostgresOverrides(_EnvSettings):
+class _PostgresOverrides(EnvSettings):
     """A named cache's own POSTGRES_* values (e.g. SWEDEN_POSTGRES_HOST); unset ones fall back."""
 
     host: str | None = None
@@ -200,72 +167,28 @@ class _PostgresOverrides(_EnvSettings):
     db: str | None = None
 
 
-class _CacheSchema(_EnvSettings):
+class _CacheSchema(EnvSettings):
     cache_schema: str | None = None
 
 
 def postgres_settings(env_prefix: str = "") -> PostgresSettings:
     """POSTGRES_*; with env_prefix (e.g. "SWEDEN_"), <prefix>POSTGRES_* override them one by one."""
-    base = _load(PostgresSettings)
+    base = load(PostgresSettings)
     if not env_prefix:
         return base
-    overrides = _load(_PostgresOverrides, env_prefix=f"{env_prefix}POSTGRES_")
+    overrides = load(_PostgresOverrides, env_prefix=f"{env_prefix}POSTGRES_")
     return base.model_copy(update=overrides.model_dump(exclude_none=True))
 
 
 def cache_schema(env_prefix: str = "", default: str = "pyairbyte_cache") -> str:
     """<prefix>CACHE_SCHEMA, e.g. CACHE_SCHEMA or SWEDEN_CACHE_SCHEMA."""
-    return _load(_CacheSchema, env_prefix=env_prefix).cache_schema or default
-
-
-# --- GraphQL, events, HTTP calls ------------------------------------------------------------
-
-
-class GraphQLSettings(_EnvSettings):
-    endpoint: str = Field(
-        "http://localhost:8080/v1/graphql", validation_alias="HASURA_GRAPHQL_ENDPOINT"
-    )
-    admin_secret: str = Field("", validation_alias="HASURA_GRAPHQL_ADMIN_SECRET", repr=False)
-    bearer_token: str = Field("", validation_alias="HASURA_GRAPHQL_BEARER_TOKEN", repr=False)
-    timeout_seconds: Seconds = Field(30.0, validation_alias="GRAPHQL_TIMEOUT_SECONDS")
-    max_retries: Count = Field(3, validation_alias="GRAPHQL_MAX_RETRIES")
-    backoff_seconds: NonNegativeSeconds = Field(0.5, validation_alias="GRAPHQL_BACKOFF_SECONDS")
-
-
-def graphql_settings() -> GraphQLSettings:
-    return _load(GraphQLSettings)
-
-
-class EventStoreSettings(_EnvSettings):
-    model_config = SettingsConfigDict(env_prefix="EVENT_STORE_")
-
-    schema_name: str = Field("event_store", validation_alias="EVENT_STORE_SCHEMA")
-    batch_size: PositiveInt = 1000
-    max_attempts: PositiveInt = 5
-    # An event `processing` for longer than this is taken to belong to a crashed processor and
-    # is claimed again. Keep it above the longest handler run.
-    lease_seconds: Seconds = 300.0
-
-
-def event_store_settings() -> EventStoreSettings:
-    return _load(EventStoreSettings)
-
-
-class ApiCallSettings(_EnvSettings):
-    model_config = SettingsConfigDict(env_prefix="API_CALL_")
-
-    timeout_seconds: Seconds = 30.0
-    response_max_chars: PositiveInt = 2000
-
-
-def api_call_settings() -> ApiCallSettings:
-    return _load(ApiCallSettings)
+    return load(_CacheSchema, env_prefix=env_prefix).cache_schema or default
 
 
 # --- connector syncs -----------------------------------------------------------------------
 
 
-class SyncLimitSettings(_EnvSettings):
+class SyncLimitSettings(EnvSettings):
     """Bounds of one `sync_connector` call; 0 means no limit.
 
     The time limit covers the whole sync (connector start, check, read and load), so a source
@@ -283,26 +206,13 @@ class SyncLimitSettings(_EnvSettings):
 
 
 def sync_limit_settings() -> SyncLimitSettings:
-    return _load(SyncLimitSettings)
+    return load(SyncLimitSettings)
 
 
-# --- database syncs -------------------------------------------------------------------------
+# --- the mysql_tables_sync location ---------------------------------------------------------
 
 
-class MySqlSettings(_EnvSettings):
-    model_config = SettingsConfigDict(env_prefix="MYSQL_")
-
-    port: Port = 3306
-    user: str = "root"
-    password: str = Field("", repr=False)
-    batch_size: PositiveInt = Field(10_000, validation_alias="MYSQL_SYNC_BATCH_SIZE")
-
-
-def mysql_settings() -> MySqlSettings:
-    return _load(MySqlSettings)
-
-
-class MySqlSyncTarget(_EnvSettings):
+class MySqlSyncTarget(EnvSettings):
     """Where the mysql_tables_sync location puts the copies."""
 
     # Here an empty value is a value: MYSQL_SYNC_TABLE_PREFIX= means no prefix.
@@ -313,26 +223,4 @@ class MySqlSyncTarget(_EnvSettings):
 
 
 def mysql_sync_target() -> MySqlSyncTarget:
-    return _load(MySqlSyncTarget)
-
-
-class MssqlSettings(_EnvSettings):
-    model_config = SettingsConfigDict(env_prefix="MSSQL_")
-
-    port: Port = 1433
-    user: str = "sa"
-    password: str = Field("", repr=False)
-    login_timeout: PositiveInt = 10
-    batch_size: PositiveInt = Field(10_000, validation_alias="MSSQL_SYNC_BATCH_SIZE")
-
-
-def mssql_settings() -> MssqlSettings:
-    return _load(MssqlSettings)
-
-
-class DbBridgeSettings(_EnvSettings):
-    batch_size: PositiveInt = Field(10_000, validation_alias="DB_BRIDGE_BATCH_SIZE")
-
-
-def db_bridge_settings() -> DbBridgeSettings:
-    return _load(DbBridgeSettings)
+    return load(MySqlSyncTarget)

@@ -193,14 +193,15 @@ def test_freshness_checks_pass_after_a_sync_and_fail_once_it_is_older_than_max_l
 
 
 def _dbt_source_freshness(target) -> subprocess.CompletedProcess:
-    from pyairbyte.utils.dbt_manifest import dbt_executable
+    from dataplatform.dbt import settings as dbt_settings
+    from dataplatform.dbt.manifest import dbt_executable
 
     return subprocess.run(
         [dbt_executable(), "source", "freshness", "--select", "source:sample_connector"],
-        cwd=settings.dbt_project_dir(),
+        cwd=dbt_settings.project_dir(),
         env={
             **os.environ,
-            "DBT_PROFILES_DIR": str(settings.dbt_profiles_dir()),
+            "DBT_PROFILES_DIR": str(dbt_settings.profiles_dir()),
             "DBT_TARGET_PATH": str(target),  # not the project's own target/
             "DBT_LOG_PATH": str(target),
         },

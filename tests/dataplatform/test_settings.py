@@ -6,28 +6,49 @@ import pytest
 
 from dataplatform import settings
 
+AREAS = (
+    settings.PathSettings,
+    settings.SupervisorSettings,
+    settings.GrpcWatchSettings,
+    settings.LocalPlatformSettings,
+    settings.SharedWorkspaceSettings,
+    settings.LocalPostgresSettings,
+    settings.UpSettings,
+)
 
-def test_defaults_when_nothing_is_set(monkeypatch):
-    for name in (
-        "DAGSTER_GRPC_STARTUP_TIMEOUT",
-        "DAGSTER_INIT_BACKOFF_MAX",
-        "DAGSTER_INIT_LOAD_ERROR_RETRIES",
-        "DAGSTER_GRPC_BIND_HOST",
-        "DAGSTER_INIT_CHILD_OUTPUT",
-        "DAGSTER_WEBSERVER_HOST",
-        "DAGSTER_WEBSERVER_PORT",
-        "SAMPLE_RUN_TIMEOUT",
-        "SAMPLE_API_PORT",
-        "UP_JOBS",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    sup = settings.supervisor()
-    assert (sup.startup_timeout, sup.backoff_max, sup.load_error_retries) == (180.0, 30.0, 2)
-    assert (sup.bind_host, sup.child_output) == ("127.0.0.1", "file")
-    local = settings.local_platform()
-    assert (local.webserver_host, local.webserver_port) == ("127.0.0.1", 3030)
-    up = settings.up()
-    assert (up.run_timeout, up.sample_api_port, up.jobs) == (900.0, 8765, "")
+
+def _documented_defaults() -> dict[str, str]:
+    """env var -> its default cell in the module docstring's table (continuation rows joined)."""
+    documented: dict[str, str] = {}
+    name = None
+    for line in settings.__doc__.splitlines():
+        if not line.startswith("|") or line.startswith("|--"):
+            continue
+        _, var, default = (cell.strip() for cell in line.strip("|").split("|"))
+        if var:
+            name, documented[var] = var, default
+        elif default and name is not None:
+            joiner = "" if documented[name].endswith((",", ":")) else " "
+            documented[name] += joiner + default
+    return documented
+
+
+def test_every_setting_is_documented_with_the_default_it_has():
+    documented = _documented_defaults()
+    for area in AREAS:
+        for field in area.model_fields.values():
+            assert field.alias in documented, f"{field.alias} is missing from the docstring table"
+            default = field.default
+            if default is None or default == "":
+                continue  # described in words ("unset: ...", "the sample jobs")
+            if isinstance(default, bool):
+                shown = str(default).lower()
+            elif isinstance(default, int | float):
+                shown = f"{default:g}"  # 180.0 is documented as 180
+            else:
+                shown = str(default)
+            first = documented[field.alias].split(" ")[0]
+            assert first == shown, f"{field.alias}: documented {first!r}, the default is {shown!r}"
 
 
 def test_env_is_read_at_each_call_not_at_import(monkeypatch):

@@ -37,11 +37,9 @@ from pyairbyte import settings
 from pyairbyte.utils.connector_config import (
     ConnectorConfig,
     ConnectorConfigError,
-    connector_files,
-    declared_name,
-    find_connector_file,
     load_connector_file,
 )
+from pyairbyte.utils.connector_files import connector_files, declared_name, find_connector_file
 from pyairbyte.utils.safe_yaml import load_yaml_file
 
 Discover = Callable[[ConnectorConfig, list[str] | None], list[DiscoveredStream]]
@@ -383,11 +381,12 @@ def enabled_modules(project: Project, exclude: str) -> list[str]:
 
 def _start_dbt_parse(project: Project, target: str) -> subprocess.Popen:
     """`dbt parse` of the project, started; its scratch output goes to `target`."""
-    from pyairbyte.utils.dbt_manifest import dbt_executable
+    from dataplatform.dbt import settings as dbt_settings
+    from dataplatform.dbt.manifest import dbt_executable
 
     env = {
         **os.environ,
-        "DBT_PROFILES_DIR": str(settings.dbt_profiles_dir()),
+        "DBT_PROFILES_DIR": str(dbt_settings.profiles_dir()),
         "DBT_TARGET_PATH": target,  # never touch the project's own target/ or logs/
         "DBT_LOG_PATH": target,
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",

@@ -21,6 +21,11 @@ _REF_CALL = re.compile(
 )
 _CONFIG_CALL = re.compile(r"\{\{\s*config\((.*?)\)\s*\}\}", re.DOTALL)
 _CONFIG_KW = re.compile(r"""\b(schema|alias)\s*=\s*['"]([^'"]+)['"]""")
+# Jinja, comments and string literals of a model's SQL: what a static reading of column names
+# blanks first (a JSON key is a string, not a column). Shared by the doctor's two column checks.
+SQL_NOISE = re.compile(
+    r"\{#.*?#\}|\{\{.*?\}\}|\{%.*?%\}|--[^\n]*|/\*.*?\*/|'(?:[^']|'')*'", re.DOTALL
+)
 
 
 @dataclass(frozen=True)

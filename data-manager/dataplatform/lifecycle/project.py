@@ -1,10 +1,11 @@
 """Where the lifecycle commands read and write, and the code-locations.json edits they make.
 
-Paths come from pyairbyte.settings (APP_ROOT, CONNECTORS_DIR, DBT_PROJECT_DIR) and the platform's
-`code_locations_path()` (CODE_LOCATIONS_FILE), so a test can point every command at a copy of the
-repository. The derived files (workspace.yaml, compose ports, Dockerfile EXPOSE) are rendered by
-the platform's own `dataplatform.runtime.derived_configs`, from the code-locations document as it
-will be after the change, and written in the same file transaction as everything else.
+Paths come from pyairbyte.settings (APP_ROOT, CONNECTORS_DIR), dataplatform.dbt.settings
+(DBT_PROJECT_DIR) and the platform's `code_locations_path()` (CODE_LOCATIONS_FILE), so a test can
+point every command at a copy of the repository. The derived files (workspace.yaml, compose
+ports, Dockerfile EXPOSE) are rendered by the platform's own `dataplatform.runtime.derived_configs`,
+from the code-locations document as it will be after the change, and written in the same file
+transaction as everything else.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from dataplatform.dbt import settings as dbt_settings
 from dataplatform.lifecycle.errors import LifecycleError
 from dataplatform.runtime import derived_configs
 from dataplatform.runtime.code_locations import (
@@ -42,7 +44,7 @@ class Project:
             root=root,
             dagster_code=root / "dagster_code",
             connectors_dir=settings.connectors_dir(),
-            dbt_dir=settings.dbt_project_dir(),
+            dbt_dir=dbt_settings.project_dir(),
             code_locations=code_locations_path(),
         )
 

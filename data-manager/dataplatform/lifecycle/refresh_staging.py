@@ -26,11 +26,8 @@ from dataplatform.lifecycle.errors import LifecycleError
 from dataplatform.lifecycle.file_transaction import FileTransaction
 from dataplatform.lifecycle.location_connectors import connector_of, dbt_source_of
 from dataplatform.lifecycle.project import Project, entries_by_name, read_document
-from pyairbyte.utils.connector_config import (
-    ConnectorConfigError,
-    find_connector_file,
-    load_connector_file,
-)
+from pyairbyte.utils.connector_config import ConnectorConfigError, load_connector_file
+from pyairbyte.utils.connector_files import find_connector_file
 
 # One select-list line of a generated model: `<expression> as <alias>[,]  [-- comment]`.
 _SELECT_LINE = re.compile(r'^\s*(?P<expr>.+?)\s+as\s+(?P<alias>"(?:[^"]|"")+"|\w+),?(?:\s+--.*)?$')

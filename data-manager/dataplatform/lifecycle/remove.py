@@ -34,11 +34,8 @@ from dataplatform.lifecycle.project import (
 )
 from pyairbyte.errors import YamlFileError
 from pyairbyte.utils import pg
-from pyairbyte.utils.connector_config import (
-    ConnectorConfigError,
-    connector_files,
-    find_connector_file,
-)
+from pyairbyte.utils.connector_config import ConnectorConfigError
+from pyairbyte.utils.connector_files import connector_files, find_connector_file
 from pyairbyte.utils.safe_yaml import load_yaml_file
 
 _STATE_TABLES = ("_airbyte_state", "_airbyte_streams")

@@ -222,7 +222,7 @@ def ensure_instance_storage(env: dict[str, str]) -> None:
 
 def prepare_dbt_manifest() -> None:
     """Parse dbt once here, so the code servers that start next find target/manifest.json."""
-    from pyairbyte.utils.dbt_manifest import DbtManifestError, ensure_manifest
+    from dataplatform.dbt.manifest import DbtManifestError, ensure_manifest
 
     try:
         ensure_manifest()

@@ -210,7 +210,7 @@ def secret_example_path(files: DerivedFiles) -> Path:
 
 
 def expected_secret_example(connectors_dir: Path | None = None) -> str:
-    from pyairbyte.utils.connector_config import connector_files
+    from pyairbyte.utils.connector_files import connector_files
 
     return helm_values.render_secret_example(connector_files(connectors_dir), REGENERATE)
 

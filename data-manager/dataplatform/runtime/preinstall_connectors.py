@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import sys
 
-from pyairbyte.utils.connector_config import connector_files, load_connector_file
+from pyairbyte.utils.connector_config import load_connector_file
+from pyairbyte.utils.connector_files import connector_files
 
 
 def main() -> int:

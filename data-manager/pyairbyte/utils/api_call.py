@@ -13,7 +13,7 @@ so a handler catches it and goes on with the next event; the error carries event
 status_code, response and attempts. An event id that does not exist raises
 `EventNotFoundError` (a LookupError), and a bad method ValueError.
 
-Arguments left None come from `pyairbyte.settings.api_call_settings()`:
+Arguments left None come from env, read at each call (`api_call_settings()`):
 
 | env var                    | default | meaning                                      |
 |----------------------------|---------|----------------------------------------------|
@@ -27,12 +27,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import requests
+from pydantic_settings import SettingsConfigDict
 
 from pyairbyte import settings
 from pyairbyte.errors import ApiCallError, EventNotFoundError
 from pyairbyte.utils import event_store
 
 _METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
+
+
+class ApiCallSettings(settings.EnvSettings):
+    model_config = SettingsConfigDict(env_prefix="API_CALL_")
+
+    timeout_seconds: settings.Seconds = 30.0
+    response_max_chars: settings.PositiveInt = 2000
+
+
+def api_call_settings() -> ApiCallSettings:
+    return settings.load(ApiCallSettings)
 
 
 @dataclass(frozen=True)
@@ -65,7 +77,7 @@ def call_api_for_event_processing(
         raise ValueError(
             f"call_api_for_event_processing: method {method!r} is not one of {sorted(_METHODS)}"
         )
-    defaults = settings.api_call_settings()
+    defaults = api_call_settings()
     timeout = defaults.timeout_seconds if timeout is None else timeout
     max_chars = response_max_chars or defaults.response_max_chars
 

@@ -33,6 +33,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pyairbyte.errors import ConnectorConfigError
+from pyairbyte.utils.connector_files import find_connector_file, read_connector_yaml
 
 AUTOMATION_KEYS = ("schedule", "freshness", "retry")
 STATUSES = ("stopped", "running")
@@ -108,13 +109,11 @@ def parse_automation(data: dict, path: Path) -> Automation:
 def load_automation(connector_name: str, directory: Path | None = None) -> Automation:
     """The automation of the connector YAML named `connector_name`; none when no YAML has that
     name (the sync itself reports a missing YAML, with the files there are)."""
-    from pyairbyte.utils.connector_config import _read_yaml, find_connector_file
-
     try:
         path = find_connector_file(connector_name, directory)
     except ConnectorConfigError:
         return Automation()
-    data = _read_yaml(path)
+    data = read_connector_yaml(path)
     return parse_automation(data, path) if isinstance(data, dict) else Automation()
 
 

@@ -36,9 +36,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pyairbyte import settings
 from pyairbyte.errors import ConnectorConfigError, YamlFileError
 from pyairbyte.utils.connector_automation import AUTOMATION_KEYS, Automation, parse_automation
+from pyairbyte.utils.connector_files import find_connector_file, read_connector_yaml
 from pyairbyte.utils.data_policy import DATA_POLICY_KEYS, DataPolicy, parse_data_policy
 from pyairbyte.utils.safe_yaml import load_yaml_file
 
@@ -242,18 +242,6 @@ def _interpolate(value: Any, path: Path, field_name: str, used: set[str], secret
     return value
 
 
-def _read_yaml(path: Path) -> Any:
-    """The file's value through safe_yaml; its problems as ConnectorConfigError on '(file)'."""
-    if not path.exists():
-        raise ConnectorConfigError(
-            path, "(file)", "the file does not exist", "check the path or the connector name"
-        )
-    try:
-        return load_yaml_file(path)
-    except YamlFileError as exc:
-        raise ConnectorConfigError(path, "(file)", f"the file {exc.problem}", exc.fix) from None
-
-
 def _looks_like_manifest(data: dict) -> bool:
     """A declarative manifest, not a connector YAML: it has `check`/`spec`/`definitions` or
     stream definitions (mappings), and no `connector_type` or `config`."""
@@ -317,7 +305,7 @@ def _load_manifest(raw: Any, path: Path) -> tuple[dict, Path | None]:
 def load_connector_file(path: Path | str) -> ConnectorConfig:
     """Load and validate one connector YAML file."""
     path = Path(path).resolve()
-    data = _read_yaml(path)
+    data = read_connector_yaml(path)
     if not isinstance(data, dict):
         raise ConnectorConfigError(
             path, "(file)", "the top level is not a mapping", "start the file with `version: 1`"
@@ -501,49 +489,6 @@ _HINTS = {
     "connector_type": "`source`",
     "config": "the connector's settings; may be `{}`",
 }
-
-
-def _normalise(name: str) -> str:
-    return name.replace("-", "_").lower()
-
-
-def connector_files(directory: Path | None = None) -> list[Path]:
-    directory = directory or settings.connectors_dir()
-    return sorted(p for p in directory.glob("*.y*ml") if p.suffix in (".yaml", ".yml"))
-
-
-def find_connector_file(connector_name: str, directory: Path | None = None) -> Path:
-    """The YAML whose `name` (or file stem) matches; '-' and '_' are interchangeable."""
-    directory = directory or settings.connectors_dir()
-    wanted = _normalise(connector_name)
-    for path in connector_files(directory):
-        declared = declared_name(path)
-        if isinstance(declared, str) and _normalise(declared) == wanted:
-            return path
-    for path in connector_files(directory):
-        if _normalise(path.stem) == wanted:
-            return path
-    known = ", ".join(p.name for p in connector_files(directory)) or "none"
-    raise ConnectorConfigError(
-        directory / f"{connector_name}.yaml",
-        "name",
-        f"no connector YAML in {directory} has name {connector_name!r} (files: {known})",
-        "create the YAML in external-connectors/ or correct the connector name",
-    )
-
-
-def declared_name(path: Path) -> str | None:
-    """The `name:` a connector YAML declares, or None for a file that is not one.
-
-    A broken file (not UTF-8, an alias bomb, bad YAML) is skipped here, so one bad file does
-    not stop every other connector's sync; loading it by name, or `dataplatform check`, reports it.
-    """
-    try:
-        data = load_yaml_file(path)
-    except YamlFileError:
-        return None
-    declared = data.get("name") if isinstance(data, dict) else None
-    return declared if isinstance(declared, str) else None
 
 
 def get_connector_by_name(connector_name: str, directory: Path | None = None) -> ConnectorConfig:

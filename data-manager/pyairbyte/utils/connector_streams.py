@@ -62,7 +62,8 @@ def connector_streams(name: str) -> tuple[str, dict[str, str | None], str | None
     import yaml
 
     from pyairbyte.errors import ConnectorConfigError, UnknownConnectorError
-    from pyairbyte.utils.connector_config import find_connector_file, get_connector_by_name
+    from pyairbyte.utils.connector_config import get_connector_by_name
+    from pyairbyte.utils.connector_files import find_connector_file
 
     try:
         path = find_connector_file(name)

@@ -17,7 +17,7 @@ numeric(39,0); FLOAT real; DOUBLE double precision; DECIMAL(p,s) numeric(p,s); V
 text; BLOB bytea; DATE date; TIME time; TIMESTAMP (any unit) timestamp; TIMESTAMP WITH TIME ZONE
 timestamptz; INTERVAL interval; UUID uuid; JSON, lists, structs, maps, arrays jsonb.
 
-Settings (`pyairbyte.settings.db_bridge_settings()`):
+Settings (`db_bridge_settings()`, read at each call):
 
 | env var                  | default |
 |--------------------------|---------|
@@ -31,6 +31,8 @@ import datetime as dt
 import re
 from pathlib import Path
 
+from pydantic import Field
+
 from pyairbyte import settings
 from pyairbyte.errors import DBBridgeError
 from pyairbyte.utils._pg_copy import (
@@ -41,6 +43,15 @@ from pyairbyte.utils._pg_copy import (
     format_copy_value,
     replace_table,
 )
+
+
+class DbBridgeSettings(settings.EnvSettings):
+    batch_size: settings.PositiveInt = Field(10_000, validation_alias="DB_BRIDGE_BATCH_SIZE")
+
+
+def db_bridge_settings() -> DbBridgeSettings:
+    return settings.load(DbBridgeSettings)
+
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -116,7 +127,7 @@ def map_duckdb_column(name: str, data_type: str) -> tuple[str, str, object]:
 
 class PyAirbyteDBBridge:
     def __init__(self, batch_size: int | None = None):
-        self.batch_size = batch_size or settings.db_bridge_settings().batch_size
+        self.batch_size = batch_size or db_bridge_settings().batch_size
         self.last_copy: dict | None = None
 
     def copy_duckdb_to_postgres(

@@ -20,7 +20,7 @@ Results are plain values (`WrittenEvent`, `BulkWriteResult`, event dicts). A dat
 raises `pyairbyte.errors.EventStoreError` (with the counts of what was committed, for bulk
 writes), and an unknown event id `EventNotFoundError`; bad input raises ValueError.
 
-Settings come from `pyairbyte.settings.event_store_settings()`:
+Settings come from `event_store_settings()`, read at each call:
 
 | env var                     | default       | meaning                                        |
 |-----------------------------|---------------|------------------------------------------------|
@@ -44,11 +44,29 @@ from dataclasses import dataclass
 import psycopg2
 from psycopg2 import sql
 from psycopg2.extras import Json, RealDictCursor, execute_values
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
 
 from pyairbyte import settings
 from pyairbyte.errors import EventNotFoundError, EventStoreError
 from pyairbyte.utils import pg
 from pyairbyte.utils._pg_copy import _lock_key, check_identifier
+
+
+class EventStoreSettings(settings.EnvSettings):
+    model_config = SettingsConfigDict(env_prefix="EVENT_STORE_")
+
+    schema_name: str = Field("event_store", validation_alias="EVENT_STORE_SCHEMA")
+    batch_size: settings.PositiveInt = 1000
+    max_attempts: settings.PositiveInt = 5
+    # An event `processing` for longer than this is taken to belong to a crashed processor and
+    # is claimed again. Keep it above the longest handler run.
+    lease_seconds: settings.Seconds = 300.0
+
+
+def event_store_settings() -> EventStoreSettings:
+    return settings.load(EventStoreSettings)
+
 
 STATUSES = ("pending", "processing", "processed", "failed")
 MAX_ERROR_CHARS = 4000
@@ -86,7 +104,7 @@ class BulkWriteResult(Mapping):
 
 
 def event_store_schema() -> str:
-    return check_identifier(settings.event_store_settings().schema_name, "EVENT_STORE_SCHEMA")
+    return check_identifier(event_store_settings().schema_name, "EVENT_STORE_SCHEMA")
 
 
 def _events_table():
@@ -211,7 +229,7 @@ def bulk_write_events(
     A database error raises EventStoreError whose `events_created` and `batches` count the
     batches committed before it; those stay (rerunning is safe, since duplicates are skipped).
     """
-    batch_size = batch_size or settings.event_store_settings().batch_size
+    batch_size = batch_size or event_store_settings().batch_size
     if not isinstance(events_to_insert, list | tuple):
         raise ValueError(
             f"bulk_write_events: events_to_insert must be a list of dicts, got "
@@ -289,7 +307,7 @@ _CLAIMABLE = sql.SQL(
 
 
 def _claim_params(max_attempts: int | None, lease_seconds: float | None) -> list:
-    store = settings.event_store_settings()
+    store = event_store_settings()
     attempts = max_attempts or store.max_attempts
     return [attempts, attempts, float(lease_seconds or store.lease_seconds)]
 

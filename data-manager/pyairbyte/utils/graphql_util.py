@@ -14,7 +14,7 @@
   (4xx, 5xx after the last retry, unreachable server, a body that is not JSON); all are
   defined in `pyairbyte.errors`.
 
-Arguments left None come from `pyairbyte.settings.graphql_settings()`:
+Arguments left None come from env, read at each call (`graphql_settings()`):
 
 | env var                      | default                         |
 |------------------------------|---------------------------------|
@@ -29,6 +29,7 @@ Arguments left None come from `pyairbyte.settings.graphql_settings()`:
 from __future__ import annotations
 
 import requests
+from pydantic import Field
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
@@ -45,9 +46,28 @@ __all__ = [
     "GraphQLRequestError",
     "GraphQLTimeoutError",
     "GraphQLUtilError",
+    "graphql_settings",
     "query_graphql_api",
     "retrying_session",
 ]
+
+
+class GraphQLSettings(settings.EnvSettings):
+    endpoint: str = Field(
+        "http://localhost:8080/v1/graphql", validation_alias="HASURA_GRAPHQL_ENDPOINT"
+    )
+    admin_secret: str = Field("", validation_alias="HASURA_GRAPHQL_ADMIN_SECRET", repr=False)
+    bearer_token: str = Field("", validation_alias="HASURA_GRAPHQL_BEARER_TOKEN", repr=False)
+    timeout_seconds: settings.Seconds = Field(30.0, validation_alias="GRAPHQL_TIMEOUT_SECONDS")
+    max_retries: settings.Count = Field(3, validation_alias="GRAPHQL_MAX_RETRIES")
+    backoff_seconds: settings.NonNegativeSeconds = Field(
+        0.5, validation_alias="GRAPHQL_BACKOFF_SECONDS"
+    )
+
+
+def graphql_settings() -> GraphQLSettings:
+    return settings.load(GraphQLSettings)
+
 
 _BODY_EXCERPT = 300
 
@@ -98,7 +118,7 @@ def query_graphql_api(
     """POST a GraphQL query; returns the response JSON. Arguments left None come from env."""
     if not isinstance(query, str) or not query.strip():
         raise ValueError("query_graphql_api: query must be a non-empty GraphQL document string")
-    defaults = settings.graphql_settings()
+    defaults = graphql_settings()
     endpoint = endpoint or defaults.endpoint
     admin_secret = defaults.admin_secret if admin_secret is None else admin_secret
     bearer_token = defaults.bearer_token if bearer_token is None else bearer_token

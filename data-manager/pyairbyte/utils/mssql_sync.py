@@ -32,7 +32,7 @@ naming the column.
 Returns {table: rows copied}; if any table failed, `pyairbyte.errors.DatabaseSyncError` names
 each one after all were attempted (as in mysql_sync).
 
-Arguments left None come from `pyairbyte.settings.mssql_settings()`:
+Arguments left None come from `mssql_settings()`, read at each call:
 
 | env var               | default |
 |-----------------------|---------|
@@ -50,6 +50,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
 from pyairbyte import settings
 from pyairbyte.errors import SourceTableNotFoundError
 from pyairbyte.utils._pg_copy import (
@@ -62,6 +65,20 @@ from pyairbyte.utils._pg_copy import (
     raw_value,
     replace_table,
 )
+
+
+class MssqlSettings(settings.EnvSettings):
+    model_config = SettingsConfigDict(env_prefix="MSSQL_")
+
+    port: settings.Port = 1433
+    user: str = "sa"
+    password: str = Field("", repr=False)
+    login_timeout: settings.PositiveInt = 10
+    batch_size: settings.PositiveInt = Field(10_000, validation_alias="MSSQL_SYNC_BATCH_SIZE")
+
+
+def mssql_settings() -> MssqlSettings:
+    return settings.load(MssqlSettings)
 
 
 @dataclass(frozen=True)
@@ -216,7 +233,7 @@ def sync_mssql_tables(
     check_identifier(cache_schema, "cache_schema")
     for name in tables:
         check_identifier(table_prefix + split_table_name(name)[1], "target table name")
-    defaults = settings.mssql_settings()
+    defaults = mssql_settings()
     port = port or defaults.port
     user = defaults.user if user is None else user
     password = defaults.password if password is None else password

@@ -32,7 +32,7 @@ Returns {table: rows copied}. Every table is attempted; if any failed, a
 `pyairbyte.errors.DatabaseSyncError` names each one (`failed_tables`) and carries the rows of
 the tables that were copied (`rows`). A missing table fails with `SourceTableNotFoundError`.
 
-Arguments left None come from `pyairbyte.settings.mysql_settings()`:
+Arguments left None come from `mysql_settings()`, read at each call:
 
 | env var               | default   |
 |-----------------------|-----------|
@@ -49,6 +49,9 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
 from pyairbyte import settings
 from pyairbyte.errors import SourceTableNotFoundError
 from pyairbyte.utils._pg_copy import (
@@ -62,6 +65,19 @@ from pyairbyte.utils._pg_copy import (
     raw_value,
     replace_table,
 )
+
+
+class MySqlSettings(settings.EnvSettings):
+    model_config = SettingsConfigDict(env_prefix="MYSQL_")
+
+    port: settings.Port = 3306
+    user: str = "root"
+    password: str = Field("", repr=False)
+    batch_size: settings.PositiveInt = Field(10_000, validation_alias="MYSQL_SYNC_BATCH_SIZE")
+
+
+def mysql_settings() -> MySqlSettings:
+    return settings.load(MySqlSettings)
 
 
 @dataclass(frozen=True)
@@ -283,7 +299,7 @@ def sync_mysql_tables(
     check_identifier(cache_schema, "cache_schema")
     for table in tables:
         check_identifier(table_prefix + table, "target table name")
-    defaults = settings.mysql_settings()
+    defaults = mysql_settings()
     mysql_kwargs = {
         "server": server,
         "port": port or defaults.port,

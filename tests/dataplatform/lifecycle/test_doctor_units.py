@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dataplatform.dbt.manifest import DbtManifestError
 from dataplatform.lifecycle.dbt_files import read_project
 from dataplatform.lifecycle.doctor.cache_columns import case_mismatches, render_for_explain
 from dataplatform.lifecycle.doctor.dbt import _parse_error, project_from_manifest
 from dataplatform.lifecycle.doctor.report import ERROR, NOTE, WARNING, Report
-from pyairbyte.utils.dbt_manifest import DbtManifestError
 
 SOURCES_YML = """\
 version: 2

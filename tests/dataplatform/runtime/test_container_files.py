@@ -240,7 +240,7 @@ def test_dockerfile_runs_as_non_root_with_locked_deps_and_build_time_preparation
     assert users and users[-1] not in ("root", "0")
     runs = " ".join(line for line in dockerfile if line.startswith("RUN "))
     assert "uv sync --frozen" in runs
-    assert "python -m pyairbyte.utils.dbt_manifest" in runs  # dbt parse at build time
+    assert "python -m dataplatform.dbt.manifest" in runs  # dbt parse at build time
     assert "python -m dataplatform.runtime.preinstall_connectors" in runs
     env = " ".join(line for line in dockerfile if line.startswith("ENV "))
     assert "DBT_PROFILES_DIR=/app/dbt_models" in env

@@ -20,7 +20,7 @@ import yaml
 from dataplatform.runtime import derived_configs, helm_values
 from dataplatform.runtime.code_locations import load_code_locations
 from pyairbyte import settings
-from pyairbyte.utils.connector_config import connector_files
+from pyairbyte.utils.connector_files import connector_files
 
 ROOT = settings.app_root()
 SCHEMA = json.loads((Path(__file__).parent / "helm_chart_values.schema.json").read_text())

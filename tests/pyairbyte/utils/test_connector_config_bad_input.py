@@ -13,11 +13,11 @@ from pyairbyte.utils import safe_yaml
 from pyairbyte.utils.connector_config import (
     MASK,
     ConnectorConfigError,
-    find_connector_file,
     get_connector_by_name,
     is_secret_key,
     load_connector_file,
 )
+from pyairbyte.utils.connector_files import find_connector_file
 
 GOOD = """\
 version: 1

@@ -12,11 +12,11 @@ from __future__ import annotations
 import re
 
 from dataplatform.lifecycle import cache_tables
-from dataplatform.lifecycle.dbt_files import DbtProject, Model
+from dataplatform.lifecycle.dbt_files import SQL_NOISE, DbtProject, Model
 from dataplatform.lifecycle.doctor.report import ERROR, NOTE, Report
+from dataplatform.lifecycle.doctor.staging_drift import check_staging_drift
 from dataplatform.lifecycle.project import Project
 
-_STRIP = re.compile(r"\{#.*?#\}|\{\{.*?\}\}|\{%.*?%\}|--[^\n]*|/\*.*?\*/|'(?:[^']|'')*'", re.DOTALL)
 _QUOTED = re.compile(r'"((?:[^"]|"")+)"')
 _WORD = re.compile(r"\b[A-Za-z_][A-Za-z0-9_$]*\b")
 _SOURCE_JINJA = re.compile(
@@ -38,7 +38,7 @@ def case_mismatches(sql: str, columns: set[str]) -> list[tuple[int, str, str]]:
     quotes it (or dbt does); the cache's column is `discountpercentage`, and the model should
     say so. Comments, strings and Jinja are blanked first, keeping line numbers.
     """
-    text = _STRIP.sub(_blank, sql)
+    text = SQL_NOISE.sub(_blank, sql)
     found = []
     for match in _QUOTED.finditer(text):
         name = match.group(1).replace('""', '"')
@@ -183,8 +183,6 @@ def check_cache_columns(project: Project, dbt: DbtProject, report: Report) -> No
                     "not synced yet, so their models were not checked: "
                     + ", ".join(sorted(not_synced)),
                 )
-            from dataplatform.lifecycle.doctor.staging_drift import check_staging_drift
-
             check_staging_drift(project, dbt, cur, report)
             conn.rollback()
     finally:

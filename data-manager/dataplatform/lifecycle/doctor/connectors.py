@@ -8,12 +8,8 @@ from pathlib import Path
 from dataplatform.lifecycle.doctor.report import ERROR, Report
 from dataplatform.lifecycle.location_connectors import connector_of
 from dataplatform.lifecycle.project import Project, entries_by_name
-from pyairbyte.utils.connector_config import (
-    ConnectorConfigError,
-    connector_files,
-    find_connector_file,
-    load_connector_file,
-)
+from pyairbyte.utils.connector_config import ConnectorConfigError, load_connector_file
+from pyairbyte.utils.connector_files import connector_files, find_connector_file
 
 
 def check_connector_files(project: Project, report: Report) -> None:

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import yaml
 
+from dataplatform.dbt.manifest import DbtManifestError, ensure_manifest
 from dataplatform.lifecycle.dbt_files import DbtProject, Model, Source, SourceTable, read_project
 from dataplatform.lifecycle.doctor.report import ERROR, Report
 from dataplatform.lifecycle.project import Project
-from pyairbyte.utils.dbt_manifest import DbtManifestError, ensure_manifest
 
 
 def _declared_schemas(files: set[Path]) -> dict[str, str | None]:

@@ -20,8 +20,7 @@ import psycopg2
 
 from dataplatform.lifecycle.cache_tables import read_cache_table
 from dataplatform.lifecycle.dbt_codegen import GENERATED_BY, REFRESH_COMMAND
-from dataplatform.lifecycle.dbt_files import DbtProject, Model
-from dataplatform.lifecycle.doctor.cache_columns import _STRIP
+from dataplatform.lifecycle.dbt_files import SQL_NOISE, DbtProject, Model
 from dataplatform.lifecycle.doctor.report import NOTE, WARNING, Report
 from dataplatform.lifecycle.errors import LifecycleError
 from dataplatform.lifecycle.location_connectors import owner_of_dbt_source
@@ -45,8 +44,7 @@ def selected_columns(sql: str, columns: set[str]) -> set[str]:
     one as PostgreSQL folds it; a word after `::` (a type) or after `as` (an alias) is not a
     column reference.
     """
-    # Comments, Jinja and string literals blanked (a JSON key is a string, not a column).
-    text = _STRIP.sub(" ", sql)
+    text = SQL_NOISE.sub(" ", sql)
     selects = list(_SELECT.finditer(text))
     if selects:  # the model's own select list, not the `with source as (...)` above it
         text = text[selects[-1].end() :]

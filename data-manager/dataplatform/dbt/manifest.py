@@ -2,9 +2,13 @@
 
 `ensure_manifest()` runs `dbt parse` only when target/manifest.json is missing or older than a
 file it is built from (models, macros, tests, dbt_project.yml). Code locations call it when they
-load; `make`, `platform/start.sh` and the Docker build call it ahead of time
-(`python -m pyairbyte.utils.dbt_manifest`), so a code server normally finds it ready.
+load; `make` and the Docker build (`python -m dataplatform.dbt.manifest`) and the local platform's
+start (`dataplatform.local.platform`) call it ahead of time, so a code server finds it ready.
 A file lock keeps code servers that start together from parsing into the same target/ at once.
+
+Not dagster-dbt's `DbtProject.prepare_if_dev()`: that parses only under `dagster dev`, which the
+platform never runs (dagster-init starts the code servers), so an edited model would go unparsed;
+and its `prepare()` parses every time, through a Dagster import of several seconds.
 """
 
 from __future__ import annotations
@@ -15,13 +19,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pyairbyte import settings
-from pyairbyte.errors import DbtManifestError
+from dataplatform.dbt import settings
 
-__all__ = ["DbtManifestError", "ensure_manifest", "is_stale", "manifest_path"]
+__all__ = ["DbtManifestError", "dbt_executable", "ensure_manifest", "is_stale", "manifest_path"]
 
 _SOURCE_DIRS = ("models", "macros", "tests", "seeds", "snapshots", "analyses")
 _SOURCE_FILES = ("dbt_project.yml", "packages.yml", "dependencies.yml")
+
+
+class DbtManifestError(RuntimeError):
+    """`dbt parse` failed or dbt was not found."""
 
 
 def dbt_executable() -> str:
@@ -39,7 +46,7 @@ def dbt_executable() -> str:
 
 
 def manifest_path(project_dir: Path | None = None) -> Path:
-    return (project_dir or settings.dbt_project_dir()) / "target" / "manifest.json"
+    return (project_dir or settings.project_dir()) / "target" / "manifest.json"
 
 
 def _newest_source_mtime(project_dir: Path) -> float:
@@ -58,14 +65,14 @@ def _newest_source_mtime(project_dir: Path) -> float:
 
 
 def is_stale(project_dir: Path | None = None) -> bool:
-    project_dir = project_dir or settings.dbt_project_dir()
+    project_dir = project_dir or settings.project_dir()
     manifest = manifest_path(project_dir)
     return not manifest.exists() or manifest.stat().st_mtime < _newest_source_mtime(project_dir)
 
 
 def ensure_manifest(project_dir: Path | None = None, force: bool = False) -> Path:
     """Return target/manifest.json, running `dbt parse` first if it is missing or stale."""
-    project_dir = project_dir or settings.dbt_project_dir()
+    project_dir = project_dir or settings.project_dir()
     manifest = manifest_path(project_dir)
     if not force and not is_stale(project_dir):
         return manifest
@@ -84,7 +91,7 @@ def ensure_manifest(project_dir: Path | None = None, force: bool = False) -> Pat
                 "--project-dir",
                 str(project_dir),
                 "--profiles-dir",
-                str(settings.dbt_profiles_dir()),
+                str(settings.profiles_dir()),
             ],
             cwd=project_dir,
             capture_output=True,
