@@ -49,6 +49,17 @@ def _drop_database(admin_kwargs: dict, dbname: str) -> None:
     conn.close()
 
 
+def pytest_configure(config):
+    # A CI that starts pytest in the background (`cmd &` without job control) leaves SIGINT
+    # ignored. Dagster's in-process execution then maps SIGTERM onto SIGINT's handler
+    # (dagster._utils.interrupts), so SIGTERM becomes ignored in this process and in every child
+    # it starts: Dagster's own compute-log `tail` then outlives its SIGTERM. The platform's
+    # processes reset this the same way (dataplatform.runtime.processes._signals_not_ignored).
+    from dataplatform.runtime.processes import _signals_not_ignored
+
+    _signals_not_ignored()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def project_env(tmp_path_factory):
     """Runtime files (connector venvs, logs, staging) under one project directory.
