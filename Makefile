@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 UV_VERSION := 0.13.9
 
-.PHONY: install manifest lint format check test test-fast test-reliability up down bench lock clean
+.PHONY: install manifest lint format check test test-fast test-reliability test-containers up down bench lock clean
 
 install: $(VENV)/.installed
 
@@ -31,7 +31,7 @@ format: install
 # every connector YAML is valid, dbt sources and staging columns match the cache.
 test: install manifest lint
 	$(VENV)/bin/dataplatform check
-	$(PY) -m pytest -m "not fault" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not fault and not containers" $(PYTEST_ARGS)
 
 # Fault injection and load on real platforms (kill -9, pg_ctl stop, SIGTERM, 20 queued runs):
 # about 7 minutes here (fresh clone), so apart from `make test`; CI runs both.
@@ -41,7 +41,14 @@ test-reliability: install manifest
 # The tier that needs no service (no PostgreSQL, no MariaDB, no platform processes), in under a
 # minute: the unit tests of the pure modules and the static checks of the committed files.
 test-fast: install
-	$(PY) -m pytest -q -m "not db and not mysql and not platform and not browser and not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "not db and not mysql and not platform and not browser and not slow and not containers" $(PYTEST_ARGS)
+
+# The image and compose file on a real Docker engine (tests/containers/): starts dockerd under
+# .project/docker when none runs, builds Debian-package stand-ins for the official base images
+# (no registry is reachable here), the platform image, and brings the compose stack up. Needs
+# root and Debian's docker.io, iptables and mmdebstrap (.ci/run installs them).
+test-containers: install manifest
+	$(PY) -m pytest -m containers tests/containers $(PYTEST_ARGS)
 
 check: install
 	$(VENV)/bin/dataplatform check

@@ -23,6 +23,7 @@ MSSQL_* in `utils/mssql_sync.py`, DB_BRIDGE_BATCH_SIZE in `utils/db_bridge.py`, 
 | POSTGRES_PORT                | 5432                                         | postgres         |
 | POSTGRES_USER                | postgres                                     | postgres         |
 | POSTGRES_PASSWORD            | (empty)                                      | postgres         |
+| POSTGRES_PASSWORD_FILE       | (unset) a file holding it, if it is unset    | postgres         |
 | POSTGRES_DB                  | dataplatform                                 | postgres         |
 | CACHE_SCHEMA                 | pyairbyte_cache                              | cache            |
 | <P>POSTGRES_*, <P>CACHE_SCHEMA | a named cache's (e.g. P=SWEDEN_) overrides | cache            |
@@ -141,6 +142,7 @@ class PostgresSettings(EnvSettings):
     port: Port = 5432
     user: str = "postgres"
     password: str = Field("", repr=False)
+    password_file: str | None = Field(None, repr=False)
     db: str = "dataplatform"
 
     @property
@@ -171,9 +173,28 @@ class _CacheSchema(EnvSettings):
     cache_schema: str | None = None
 
 
+def _with_password_file(base: PostgresSettings) -> PostgresSettings:
+    """POSTGRES_PASSWORD from POSTGRES_PASSWORD_FILE when only the file is set.
+
+    In containers the password is a secret file (docker-compose.yaml). The image's entrypoint
+    exports it for the processes it starts, but `docker compose exec data-manager dataplatform
+    ...` does not pass through the entrypoint.
+    """
+    if base.password or not base.password_file:
+        return base
+    try:
+        password = Path(base.password_file).read_text(encoding="utf-8").rstrip("\n")
+    except OSError as exc:
+        raise SettingsError(
+            f"env POSTGRES_PASSWORD_FILE={base.password_file!r}: cannot read it "
+            f"({exc.strerror}). Fix: point it at a readable file, or set POSTGRES_PASSWORD"
+        ) from None
+    return base.model_copy(update={"password": password})
+
+
 def postgres_settings(env_prefix: str = "") -> PostgresSettings:
     """POSTGRES_*; with env_prefix (e.g. "SWEDEN_"), <prefix>POSTGRES_* override them one by one."""
-    base = load(PostgresSettings)
+    base = _with_password_file(load(PostgresSettings))
     if not env_prefix:
         return base
     overrides = load(_PostgresOverrides, env_prefix=f"{env_prefix}POSTGRES_")

@@ -55,7 +55,7 @@ def env_vars_in_dagster_yaml() -> set[str]:
 def test_compose_has_the_four_platform_services(compose):
     assert {"db", "data-manager", "dagster-webserver", "dagster-daemon"} <= set(compose["services"])
     db = compose["services"]["db"]
-    assert db["image"].startswith("postgres:")
+    assert db["image"] == "${POSTGRES_IMAGE:-postgres:15}"  # the official image by default
     assert any(v.endswith(":/var/lib/postgresql/data") for v in db["volumes"])
     assert "pgdata" in compose["volumes"]
 
@@ -83,7 +83,7 @@ def test_workspace_points_at_the_data_manager_service(compose):
 
 def test_webserver_on_3030(compose):
     web = compose["services"]["dagster-webserver"]
-    assert web["ports"] == ["127.0.0.1:3030:3030"]
+    assert web["ports"] == ["127.0.0.1:${DAGSTER_WEBSERVER_PORT:-3030}:3030"]
     assert web["command"][:7] == [
         "python", "-m", "dataplatform.runtime.dagster_webserver", "-h", "0.0.0.0", "-p", "3030",
     ]  # fmt: skip
@@ -179,8 +179,13 @@ def test_every_dagster_yaml_setting_is_provided_to_every_dagster_process(compose
         "POSTGRES_DB",
     }
     for name in ("data-manager", "dagster-webserver", "dagster-daemon"):
-        env = compose["services"][name]["environment"]
-        assert needed <= set(env), f"{name} lacks {needed - set(env)}"
+        service = compose["services"][name]
+        env = service["environment"]
+        # The password comes as a secret file, which the image's entrypoint exports.
+        assert needed - {"POSTGRES_PASSWORD"} <= set(env), f"{name} lacks {needed - set(env)}"
+        assert "POSTGRES_PASSWORD" not in env
+        assert env["POSTGRES_PASSWORD_FILE"] == "/run/secrets/postgres_password"
+        assert service["secrets"] == ["postgres_password"]
         assert env["POSTGRES_HOST"] == "db"
         assert "DAGSTER_HOME" not in env  # set once, in the image, where dagster.yaml is copied
 
@@ -194,6 +199,8 @@ def test_settings_come_from_env_file_and_no_secret_is_committed(compose):
         if line and not line.startswith("#")
     )
     assert example["POSTGRES_PASSWORD"] == ""
+    # env_file would put the password into every container's env, which docker inspect shows.
+    assert all("env_file" not in service for service in compose["services"].values())
     referenced = set(re.findall(r"\$\{([A-Z_]+)", text))
     assert referenced <= set(example), (
         f"not documented in .env.example: {referenced - set(example)}"
