@@ -7,6 +7,7 @@ through the engine's socket with dagster-docker's DockerRunLauncher (platform/da
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -20,18 +21,7 @@ CONTAINER_TAG = "docker/container_id"  # dagster-docker tags each run with its c
 @pytest.fixture(scope="module")
 def stack(docker_engine, platform_image, tmp_path_factory):
     socket = docker_engine.host.removeprefix("unix://")
-    gid = docker_engine.docker(
-        "run",
-        "--rm",
-        "-v",
-        f"{socket}:/s",
-        "--entrypoint",
-        "stat",
-        platform_image,
-        "-c",
-        "%g",
-        "/s",
-    ).strip()
+    gid = str(os.stat(socket).st_gid)  # the group the containers need to use the socket
     stack = make_stack(
         docker_engine,
         tmp_path_factory.mktemp("dockerrun"),
