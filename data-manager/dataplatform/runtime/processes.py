@@ -50,7 +50,7 @@ def read_live_pid(path: Path) -> int | None:
     return pid
 
 
-def _signals_not_ignored() -> None:
+def signals_not_ignored() -> None:
     """Children inherit *ignored* signals across exec (handled ones reset to default).
 
     A script that starts us with `cmd &` leaves SIGINT ignored; Dagster maps SIGTERM onto its
@@ -76,7 +76,7 @@ def spawn(
     With log_path None the child shares our stdout/stderr (container mode). `pass_fds` stay
     open in the child (the fork server's socket).
     """
-    _signals_not_ignored()
+    signals_not_ignored()
     if log_path is None:
         return subprocess.Popen(cmd, env=env, cwd=cwd, start_new_session=True, pass_fds=pass_fds)
     log_path.parent.mkdir(parents=True, exist_ok=True)
