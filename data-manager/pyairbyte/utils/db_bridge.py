@@ -8,7 +8,7 @@ directly and do not need this.
 
 The DuckDB file is opened read-only (a missing file is an error, not a new empty database), the
 table is read in batches and loaded with COPY, and the PostgreSQL table is replaced atomically
-(`_pg_copy.replace_table`). Returns True; failures raise `DBBridgeError` with the reason, and
+(`pg_copy.replace_table`). Returns True; failures raise `DBBridgeError` with the reason, and
 `bridge.last_copy` holds {source, target, rows} of the last successful copy.
 
 Type mapping (DuckDB -> PostgreSQL): BOOLEAN boolean; TINYINT, SMALLINT, UTINYINT smallint;
@@ -35,7 +35,7 @@ from pydantic import Field
 
 from pyairbyte import settings
 from pyairbyte.errors import DBBridgeError
-from pyairbyte.utils._pg_copy import (
+from pyairbyte.utils.pg_copy import (
     NULL,
     PgColumn,
     check_identifier,

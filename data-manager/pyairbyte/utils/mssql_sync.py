@@ -3,7 +3,7 @@
 `sync_mssql_tables(server, database, tables, cache_schema)` has the design of mysql_sync: rows
 stream from the server in batches (pymssql reads the result set row by row, it does not buffer
 it), go into PostgreSQL with COPY, and each table is swapped in atomically
-(`_pg_copy.replace_table`). Tables are "name" (schema dbo) or "schema.name"; the target table
+(`pg_copy.replace_table`). Tables are "name" (schema dbo) or "schema.name"; the target table
 is `table_prefix + name`.
 
 Type mapping (SQL Server -> PostgreSQL):
@@ -55,7 +55,7 @@ from pydantic_settings import SettingsConfigDict
 
 from pyairbyte import settings
 from pyairbyte.errors import SourceTableNotFoundError
-from pyairbyte.utils._pg_copy import (
+from pyairbyte.utils.pg_copy import (
     ColumnPlan,
     PgColumn,
     UnsupportedTypeError,

@@ -3,7 +3,7 @@
 `sync_mysql_tables(server, database, tables, cache_schema)` reads each table with an unbuffered
 server-side cursor (pymysql SSCursor) in batches, so memory stays flat however big the table is,
 streams each batch into PostgreSQL with COPY, and swaps the new table in atomically (see
-`_pg_copy.replace_table`): a rerun replaces the table, a failed run leaves the old one.
+`pg_copy.replace_table`): a rerun replaces the table, a failed run leaves the old one.
 
 Values are read as MySQL's own text (no decoders), which keeps decimals and datetimes exact and
 avoids parsing and re-formatting them in Python. Type mapping (MySQL -> PostgreSQL):
@@ -54,7 +54,7 @@ from pydantic_settings import SettingsConfigDict
 
 from pyairbyte import settings
 from pyairbyte.errors import SourceTableNotFoundError
-from pyairbyte.utils._pg_copy import (
+from pyairbyte.utils.pg_copy import (
     NULL,
     ColumnPlan,
     PgColumn,

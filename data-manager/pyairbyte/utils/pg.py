@@ -7,7 +7,7 @@ the connection. `connect()` gives each one the same settings:
 - `connect_timeout` (10 s) so a stopped database fails fast with psycopg2's own message;
 - `application_name`, so `pg_stat_activity` shows which part of the platform holds a connection.
 
-The table-copy utils use psycopg 3 for its C row formatting (`_pg_copy.connect_postgres`), and
+The table-copy utils use psycopg 3 for its C row formatting (`pg_copy.connect_postgres`), and
 PyAirbyte's cache opens its own through SQLAlchemy; those are the two exceptions.
 """
 

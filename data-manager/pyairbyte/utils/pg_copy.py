@@ -103,7 +103,7 @@ def check_identifier(name: str, what: str) -> str:
     return name
 
 
-def _lock_key(*parts: str) -> int:
+def lock_key(*parts: str) -> int:
     # A stable signed 32-bit key for pg_advisory_xact_lock, derived from the names involved.
     return zlib.crc32("\x1f".join(parts).encode()) - 2**31
 
@@ -117,7 +117,7 @@ def ensure_schema(conn, schema: str) -> None:
     check_identifier(schema, "schema name")
     quoted = '"' + schema.replace('"', '""') + '"'  # plain SQL text, so either driver runs it
     with conn.cursor() as cur:
-        cur.execute("select pg_advisory_xact_lock(%s)", (_lock_key("schema", schema),))
+        cur.execute("select pg_advisory_xact_lock(%s)", (lock_key("schema", schema),))
         cur.execute(f"create schema if not exists {quoted}")
     conn.commit()
 
@@ -188,7 +188,7 @@ def replace_table(
                     )
                 )
             # Two syncs of the same table serialise here, so the second swap sees the first.
-            cur.execute("select pg_advisory_xact_lock(%s)", (_lock_key("table", schema, table),))
+            cur.execute("select pg_advisory_xact_lock(%s)", (lock_key("table", schema, table),))
             _swap_in(cur, schema, table, staging, columns)
         conn.commit()
     except BaseException:
