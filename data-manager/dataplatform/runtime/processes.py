@@ -256,19 +256,3 @@ def listens_on(pid: int, port: int) -> bool:
         )
     except psutil.Error:
         return False
-
-
-def memory_mb(pid: int) -> dict[str, float]:
-    """RSS, PSS and USS (MB) from /proc/PID/smaps_rollup: PSS splits shared pages fairly."""
-    fields = {}
-    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-        parts = line.split()
-        if len(parts) >= 3 and parts[-1] == "kB":
-            fields[parts[0].rstrip(":")] = int(parts[1])
-    uss = fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)
-    kb = 1024 / 1e6
-    return {"rss": fields.get("Rss", 0) * kb, "pss": fields.get("Pss", 0) * kb, "uss": uss * kb}
-
-
-def rss_mb(pid: int) -> float:
-    return psutil.Process(pid).memory_info().rss / 1e6
