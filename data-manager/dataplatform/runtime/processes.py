@@ -204,21 +204,28 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
+def _listeners(port: int) -> dict[int, str]:
+    """pid -> 'pid N (cmd)' of the processes listening on TCP `port` ({} if we may not look)."""
+    found = {}
+    try:
+        connections = psutil.net_connections(kind="tcp")
+    except (psutil.AccessDenied, PermissionError):
+        return {}
+    for conn in connections:
+        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+            if conn.pid is None:
+                continue
+            try:
+                cmd = " ".join(psutil.Process(conn.pid).cmdline())[:120]
+            except psutil.Error:
+                cmd = "?"
+            found[conn.pid] = f"pid {conn.pid} ({cmd})"
+    return found
+
+
 def port_holder(port: int) -> str:
     """'pid 123 (python -m ...)' for the process listening on `port`, or '' if unknown."""
-    try:
-        for conn in psutil.net_connections(kind="tcp"):
-            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
-                if conn.pid is None:
-                    return ""
-                try:
-                    cmd = " ".join(psutil.Process(conn.pid).cmdline())[:120]
-                except psutil.Error:
-                    cmd = "?"
-                return f"pid {conn.pid} ({cmd})"
-    except (psutil.AccessDenied, PermissionError):
-        return ""
-    return ""
+    return next(iter(_listeners(port).values()), "")
 
 
 def other_listeners(port: int, own_pids: set[int]) -> list[str]:
@@ -227,24 +234,7 @@ def other_listeners(port: int, own_pids: set[int]) -> list[str]:
     gRPC servers bind with SO_REUSEPORT, so a second server can share a port that was free when
     we checked; its requests would then land on either server at random.
     """
-    found = []
-    try:
-        for conn in psutil.net_connections(kind="tcp"):
-            if (
-                conn.status == psutil.CONN_LISTEN
-                and conn.laddr
-                and conn.laddr.port == port
-                and conn.pid is not None
-                and conn.pid not in own_pids
-            ):
-                try:
-                    cmd = " ".join(psutil.Process(conn.pid).cmdline())[:120]
-                except psutil.Error:
-                    cmd = "?"
-                found.append(f"pid {conn.pid} ({cmd})")
-    except (psutil.AccessDenied, PermissionError):
-        return []
-    return sorted(set(found))
+    return sorted(text for pid, text in _listeners(port).items() if pid not in own_pids)
 
 
 def listens_on(pid: int, port: int) -> bool:
