@@ -60,16 +60,7 @@ class PyAirbyteCacheDBManager:
         from pyairbyte.utils.common_cache import CACHE_CONFIGS
 
         config = CACHE_CONFIGS[cache_name]
-        return cls(
-            schema=config["schema_name"],
-            connection_kwargs={
-                "host": config["host"],
-                "port": config["port"],
-                "user": config["username"],
-                "password": config["password"],
-                "dbname": config["database"],
-            },
-        )
+        return cls(schema=config["schema_name"], connection_kwargs=pg.params_from_cache(config))
 
     @contextmanager
     def _cursor(self):

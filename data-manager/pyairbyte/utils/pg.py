@@ -32,6 +32,17 @@ def params_from_env(env: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
+def params_from_cache(config: Mapping[str, Any]) -> dict[str, Any]:
+    """psycopg2 keyword arguments from a cache configuration (a `CACHE_CONFIGS` entry)."""
+    return {
+        "host": config["host"],
+        "port": config["port"],
+        "user": config["username"],
+        "password": config["password"],
+        "dbname": config["database"],
+    }
+
+
 def connect(
     params: Mapping[str, Any] | None = None,
     *,
