@@ -9,6 +9,8 @@
 - `format_copy_value(value)`: one Python value as psycopg can write it to COPY (None = NULL).
 - `copy_tables(...)`: the per-table loop shared by mysql_sync and mssql_sync; returns the rows
   per table, or raises `DatabaseSyncError` naming every table that failed.
+- `check_copy_request(...)`, `fetch_batches(cursor, size)` and `replace_planned_table(...)`: what
+  the table-copy utils each did alike (check the arguments, read in batches, load by column plans).
 
 Column types passed to `replace_table` are SQL type names produced by the callers' own type
 mappings (never user input); identifiers are always quoted with `psycopg.sql.Identifier`.
@@ -26,7 +28,7 @@ import datetime as dt
 import json
 import uuid
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -197,6 +199,26 @@ def replace_table(
     return rows
 
 
+def replace_planned_table(
+    conn,
+    schema: str,
+    table: str,
+    plans: Sequence[ColumnPlan],
+    row_batches: Iterable[Sequence[Sequence]],
+    primary_key: Sequence[str] = (),
+) -> int:
+    """`replace_table` with the column types and converters of a source's column plans."""
+    columns = [PgColumn(p.name, p.pg_type) for p in plans]
+    converters = [p.converter for p in plans]
+    return replace_table(conn, schema, table, columns, row_batches, converters, primary_key)
+
+
+def fetch_batches(cursor, size: int) -> Iterator[Sequence]:
+    """A source cursor's result, `size` rows at a time."""
+    while batch := cursor.fetchmany(size):
+        yield batch
+
+
 def _swap_in(cur, schema: str, table: str, staging: str, columns: Sequence[PgColumn]) -> None:
     target_id = sql.Identifier(schema, table)
     staging_id = sql.Identifier(schema, staging)
@@ -274,6 +296,19 @@ class TablesCopied(dict):
         if key in self or key not in self._GUIDE_KEYS:
             return super().get(key, default)
         return self._guide_value(key)
+
+
+def check_copy_request(
+    caller: str, tables: Sequence[str], cache_schema: str, target: Callable[[str], str]
+) -> None:
+    """Refuse a bad `tables` list, cache schema or target table name (`target(table)`) up front."""
+    if isinstance(tables, str) or not tables or not all(isinstance(t, str) and t for t in tables):
+        raise ValueError(
+            f"{caller}: tables must be a non-empty list of table names, got {tables!r}"
+        )
+    check_identifier(cache_schema, "cache_schema")
+    for name in tables:
+        check_identifier(target(name), "target table name")
 
 
 def copy_tables(
