@@ -1,17 +1,5 @@
 """Shared PostgreSQL plumbing for the table-copy utils (mysql_sync, mssql_sync, db_bridge).
 
-- `connect_postgres()`: a psycopg 3 connection from `pyairbyte.settings.postgres_settings()`.
-- `ensure_schema(conn, schema)`: CREATE SCHEMA that is safe when several processes race (works
-  on a psycopg 3 or a psycopg2 connection).
-- `replace_table(...)`: streams row batches with COPY into a staging table and swaps it in for the
-  target table in the same transaction, so readers see either the old or the new table, never a
-  half-loaded one, and a failed load leaves the old table untouched.
-- `format_copy_value(value)`: one Python value as psycopg can write it to COPY (None = NULL).
-- `copy_tables(...)`: the per-table loop shared by mysql_sync and mssql_sync; returns the rows
-  per table, or raises `DatabaseSyncError` naming every table that failed.
-- `check_copy_request(...)`, `fetch_batches(cursor, size)` and `replace_planned_table(...)`: what
-  the table-copy utils each did alike (check the arguments, read in batches, load by column plans).
-
 Column types passed to `replace_table` are SQL type names produced by the callers' own type
 mappings (never user input); identifiers are always quoted with `psycopg.sql.Identifier`.
 
