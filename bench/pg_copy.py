@@ -1,4 +1,4 @@
-"""Benchmark: the COPY path of `_pg_copy.replace_table`, psycopg2 against psycopg 3.
+"""Benchmark: the COPY path of `pg_copy.replace_table`, psycopg2 against psycopg 3.
 
     .venv/bin/python bench/pg_copy.py [--rows 200000] [--batch 10000] [--rounds 5]
 
@@ -11,7 +11,7 @@ ordinary table of the same types, in one transaction:
 - psycopg3_text: the same bytes through psycopg 3's `with cursor.copy(sql) as copy:
   copy.write(...)`: the transport alone;
 - psycopg3_rows: the current `replace_table` path: `copy.write_row(...)` per row with
-  `_pg_copy`'s value converters (mysql_sync's raw_value / format_copy_value), psycopg formatting
+  `pg_copy`'s value converters (mysql_sync's raw_value / format_copy_value), psycopg formatting
   and escaping the values in C.
 
 Rounds interleave the variants, so machine load (2 shared cores) hits them alike; the median
@@ -31,7 +31,7 @@ import psycopg
 import psycopg2
 from _setup import bench_database
 
-from pyairbyte.utils._pg_copy import format_copy_value, raw_value
+from pyairbyte.utils.pg_copy import format_copy_value, raw_value
 
 COLUMNS = "id integer, amount numeric(20,6), created timestamp, label text, payload text"
 COPY_SQL = "copy bench_copy (id, amount, created, label, payload) from stdin"

@@ -63,6 +63,18 @@ def ratio(fork: float, plain: float) -> str:
     return f"{fork / plain:5.2f}x" if plain else "  n/a"
 
 
+def memory_mb(pid: int) -> dict[str, float]:
+    """RSS, PSS and USS (MB) from /proc/PID/smaps_rollup: PSS splits shared pages fairly."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[-1] == "kB":
+            fields[parts[0].rstrip(":")] = int(parts[1])
+    uss = fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)
+    kb = 1024 / 1e6
+    return {"rss": fields.get("Rss", 0) * kb, "pss": fields.get("Pss", 0) * kb, "uss": uss * kb}
+
+
 # ---- 1. one code server alone ---------------------------------------------------------------
 
 
@@ -92,7 +104,7 @@ def start_alone(launcher, module: str, port: int, checker: HealthChecker) -> tup
         error = checker.load_error("127.0.0.1", port)
         if error:
             raise RuntimeError(f"{module} failed to load: {error}")
-        return ready, processes.memory_mb(proc.pid)
+        return ready, memory_mb(proc.pid)
     finally:
         processes.terminate(proc.pid, timeout=10, popen=proc if hasattr(proc, "wait") else None)
         checker.forget("127.0.0.1", port)
@@ -118,7 +130,7 @@ def section_alone(port: int) -> dict:
         if time.monotonic() - t0 > 240:
             raise RuntimeError("the fork server did not get ready; see fork-server.log")
         time.sleep(0.05)
-    parent_mem = processes.memory_mb(fork.parent_pid)
+    parent_mem = memory_mb(fork.parent_pid)
     print(f"   fork server (once per platform): ready in {fork.ready_info['seconds']:.1f} s "
           f"(pre-loads {', '.join(preload)}), RSS {parent_mem['rss']:.0f} MB, "
           f"{fork.ready_info['threads']} thread")  # fmt: skip
@@ -202,7 +214,7 @@ def pss_by_role_gb(pids: set[int]) -> dict[str, float]:
     by_role: dict[str, float] = {}
     for pid in pids:
         try:
-            pss = processes.memory_mb(pid)["pss"] / 1000
+            pss = memory_mb(pid)["pss"] / 1000
         except OSError:
             continue
         by_role[role(pid)] = by_role.get(role(pid), 0.0) + pss

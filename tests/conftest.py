@@ -54,10 +54,10 @@ def pytest_configure(config):
     # ignored. Dagster's in-process execution then maps SIGTERM onto SIGINT's handler
     # (dagster._utils.interrupts), so SIGTERM becomes ignored in this process and in every child
     # it starts: Dagster's own compute-log `tail` then outlives its SIGTERM. The platform's
-    # processes reset this the same way (dataplatform.runtime.processes._signals_not_ignored).
-    from dataplatform.runtime.processes import _signals_not_ignored
+    # processes reset this the same way (dataplatform.runtime.processes.signals_not_ignored).
+    from dataplatform.runtime.processes import signals_not_ignored
 
-    _signals_not_ignored()
+    signals_not_ignored()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -63,17 +63,11 @@ class PostgresCacheResource(ConfigurableResource):
 
     def db_manager(self) -> PyAirbyteCacheDBManager:
         from pyairbyte.utils.cache_db_manager import PyAirbyteCacheDBManager
+        from pyairbyte.utils.pg import params_from_cache
 
         config = self.config()
         return PyAirbyteCacheDBManager(
-            schema=config["schema_name"],
-            connection_kwargs={
-                "host": config["host"],
-                "port": config["port"],
-                "user": config["username"],
-                "password": config["password"],
-                "dbname": config["database"],
-            },
+            schema=config["schema_name"], connection_kwargs=params_from_cache(config)
         )
 
 

@@ -52,6 +52,11 @@ def _serve_live(present: list[str], absent: list[str], hint: str) -> None:
         sys.exit(1)
 
 
+def _error(problem: object, status: int = 1) -> None:
+    click.echo(f"error: {problem}", err=True)
+    sys.exit(status)
+
+
 def _fail(exc: LifecycleError) -> None:
     click.echo(f"error: {exc.problem}", err=True)
     if exc.fix:
@@ -187,9 +192,21 @@ def connector_state() -> None:
     """Show or reset a connector's incremental sync state (PyAirbyte's, in the cache)."""
 
 
-def _state_target(name: str) -> tuple[str, dict[str, str | None], str | None]:
-    """(connector name, its streams -> cursor field, a warning) for a connector or location NAME;
-    exit 1 if NAME is neither a connector YAML's `name` nor a location that syncs a connector."""
+def _state_target(name: str, cache_name: str) -> tuple[str, dict[str, str | None]]:
+    """(connector name, its streams -> cursor field) for a connector or location NAME, with any
+    warning printed; exit 1 if NAME is neither a connector YAML's `name` nor a location that
+    syncs a connector, or the cache is unknown."""
+    from pyairbyte.utils.common_cache import CACHE_CONFIGS
+
+    if cache_name not in CACHE_CONFIGS:
+        _error(f"unknown cache {cache_name!r}; known: {', '.join(CACHE_CONFIGS)}")
+    connector_name, streams, warning = _connector_streams(name)
+    if warning:
+        click.echo(warning, err=True)
+    return connector_name, streams
+
+
+def _connector_streams(name: str) -> tuple[str, dict[str, str | None], str | None]:
     from dataplatform.lifecycle.location_connectors import connector_of
     from dataplatform.lifecycle.project import Project, entries_by_name, read_document
     from pyairbyte.errors import UnknownConnectorError
@@ -208,7 +225,7 @@ def _state_target(name: str) -> tuple[str, dict[str, str | None], str | None]:
             if mapped is not None:
                 return connector_streams(mapped)
         except UnknownConnectorError as exc:
-            _state_error(f"code location {name!r} syncs connector {mapped!r}, but {exc}")
+            _error(f"code location {name!r} syncs connector {mapped!r}, but {exc}")
         click.echo(
             f"error: no connector or code location named {name!r}: no connector YAML in "
             f"{project.connectors_dir} has `name: {name}`, and no entry in "
@@ -217,12 +234,6 @@ def _state_target(name: str) -> tuple[str, dict[str, str | None], str | None]:
         )
         click.echo("fix: pass the connector YAML's `name:` or a code location's name", err=True)
         sys.exit(1)
-
-
-def _cache_names() -> list[str]:
-    from pyairbyte.utils.common_cache import CACHE_CONFIGS
-
-    return list(CACHE_CONFIGS)
 
 
 _CACHE_OPTION = click.option(
@@ -234,11 +245,6 @@ _CACHE_OPTION = click.option(
 )
 
 
-def _state_error(exc: Exception) -> None:
-    click.echo(f"error: {exc}", err=True)
-    sys.exit(1)
-
-
 @connector_state.command("show")
 @click.argument("name")
 @_CACHE_OPTION
@@ -248,15 +254,11 @@ def connector_state_show(name: str, cache_name: str) -> None:
     from pyairbyte.errors import ConnectorStateError
     from pyairbyte.utils.connector_state import read_connector_state
 
-    if cache_name not in _cache_names():
-        _state_error(f"unknown cache {cache_name!r}; known: {', '.join(_cache_names())}")
-    connector_name, streams, warning = _state_target(name)
-    if warning:
-        click.echo(warning, err=True)
+    connector_name, streams = _state_target(name, cache_name)
     try:
         state = read_connector_state(connector_name, streams=streams, cache_name=cache_name)
     except ConnectorStateError as exc:
-        _state_error(exc)
+        _error(exc)
     click.echo(render_state(state))
 
 
@@ -271,11 +273,7 @@ def connector_state_reset(name: str, stream: str | None, yes: bool, cache_name: 
     from pyairbyte.errors import ConnectorStateError
     from pyairbyte.utils.connector_state import apply_reset, plan_reset
 
-    if cache_name not in _cache_names():
-        _state_error(f"unknown cache {cache_name!r}; known: {', '.join(_cache_names())}")
-    connector_name, streams, warning = _state_target(name)
-    if warning:
-        click.echo(warning, err=True)
+    connector_name, streams = _state_target(name, cache_name)
     try:
         plan = plan_reset(connector_name, stream, known_streams=streams, cache_name=cache_name)
         click.echo(plan.describe())
@@ -286,7 +284,7 @@ def connector_state_reset(name: str, stream: str | None, yes: bool, cache_name: 
             return
         done = apply_reset(plan, cache_name=cache_name)
     except ConnectorStateError as exc:
-        _state_error(exc)
+        _error(exc)
     click.echo(
         f"reset {', '.join(done.state_rows) or 'nothing'} of {connector_name}: the next sync "
         "reads everything again"
@@ -322,11 +320,6 @@ _FILE_OPTION = click.option(
 )
 
 
-def _config_error(exc: Exception) -> None:
-    click.echo(f"error: {exc}", err=True)
-    sys.exit(2)
-
-
 @configs.command("write")
 @_FILE_OPTION
 def configs_write(source: Path | None) -> None:
@@ -337,7 +330,7 @@ def configs_write(source: Path | None) -> None:
     try:
         changed = derived_configs.write(source)
     except (CodeLocationsError, derived_configs.DerivedConfigError) as exc:
-        _config_error(exc)
+        _error(exc, 2)
     for path in changed:
         click.echo(f"wrote {path}")
     if not changed:
@@ -354,7 +347,7 @@ def configs_check(source: Path | None) -> None:
     try:
         diffs = derived_configs.drift(source)
     except (CodeLocationsError, derived_configs.DerivedConfigError) as exc:
-        _config_error(exc)
+        _error(exc, 2)
     for diff in diffs.values():
         click.echo(diff, nl=False)
     if diffs:

@@ -30,10 +30,6 @@ WHERE table_name = %(table)s ORDER BY added_at, column_name
 """
 
 
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
-
-
 @dataclass(frozen=True)
 class CacheTable:
     """One cache table as PostgreSQL has it now (empty `columns`: it does not exist)."""
@@ -83,7 +79,9 @@ class CacheTable:
 
 def read_cache_table(cursor, schema: str, table: str) -> CacheTable:
     """`schema.table` and its stored column map; `cursor` is a DBAPI cursor (psycopg2)."""
-    cursor.execute(_COLUMNS_SQL, {"name": f"{_quote(schema)}.{_quote(table)}"})
+    cursor.execute(
+        _COLUMNS_SQL, {"name": f"{column_names.quote(schema)}.{column_names.quote(table)}"}
+    )
     columns = {name: sql_type for name, sql_type in cursor.fetchall()}
     current = column_names.read_column_map(cursor, schema, table)
     rows: list[tuple[str, str, str]] = []

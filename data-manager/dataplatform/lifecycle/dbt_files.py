@@ -34,7 +34,6 @@ class SourceTable:
     name: str
     identifier: str
     schema: str  # declared schema, else dbt's default: the source name
-    meta_asset_key: tuple[str, ...] | None
 
 
 @dataclass
@@ -159,14 +158,12 @@ def read_project(root: Path, target_schema: str = "public") -> DbtProject:
             for t in raw.get("tables") or []:
                 if not isinstance(t, dict) or "name" not in t:
                     continue
-                meta_key = ((t.get("meta") or {}).get("dagster") or {}).get("asset_key")
                 source.tables.append(
                     SourceTable(
                         source=source.name,
                         name=str(t["name"]),
                         identifier=str(t.get("identifier") or t["name"]),
                         schema=source.schema,
-                        meta_asset_key=tuple(meta_key) if isinstance(meta_key, list) else None,
                     )
                 )
             project.sources[source.name] = source

@@ -244,11 +244,6 @@ def platform_env(pg_env: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def _bin(name: str) -> str:
-    candidate = Path(sys.executable).parent / name
-    return str(candidate) if candidate.exists() else name
-
-
 def start_component(component: str, cmd: list[str], env: dict[str, str]) -> int:
     """Start `component` unless it runs; the daemon and webserver under a watchdog."""
     log = paths.log_dir() / f"{component}.log"

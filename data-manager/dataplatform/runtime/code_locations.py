@@ -254,52 +254,32 @@ def validate_document(
         if loc is None:
             continue
         label = _entry_label(index, raw)
-        bad = False
+        problems: dict[str, str] = {}  # field -> message
         if loc.name in names:
-            findings.append(
-                Finding(
-                    "error",
-                    str(path),
-                    f"{loc.name!r} is already used by {names[loc.name]}; names must be unique",
-                    entry=label,
-                    field="name",
-                    location_name=loc.name,
-                )
+            problems["name"] = (
+                f"{loc.name!r} is already used by {names[loc.name]}; names must be unique"
             )
-            bad = True
         else:
             names[loc.name] = label
         if loc.port in ports:
-            findings.append(
-                Finding(
-                    "error",
-                    str(path),
-                    f"{loc.port} is already used by {ports[loc.port]}; give each location its own "
-                    f"port in {PORT_MIN}-{PORT_MAX}",
-                    entry=label,
-                    field="port",
-                    location_name=loc.name,
-                )
+            problems["port"] = (
+                f"{loc.port} is already used by {ports[loc.port]}; give each location its own "
+                f"port in {PORT_MIN}-{PORT_MAX}"
             )
-            bad = True
         else:
             ports[loc.port] = label
         if loc.enabled and check_modules:
             ok, why = module_is_importable(loc.module)
             if not ok:
-                findings.append(
-                    Finding(
-                        "error",
-                        str(path),
-                        f"{loc.module!r} is not importable ({why}); check the module path, or set "
-                        '"enabled": false',
-                        entry=label,
-                        field="module",
-                        location_name=loc.name,
-                    )
+                problems["module"] = (
+                    f"{loc.module!r} is not importable ({why}); check the module path, or set "
+                    '"enabled": false'
                 )
-                bad = True
-        if not bad:
+        findings += [
+            Finding("error", str(path), message, entry=label, field=name, location_name=loc.name)
+            for name, message in problems.items()
+        ]
+        if not problems:
             good.append(loc)
     return good, findings
 

@@ -50,7 +50,7 @@ def read_live_pid(path: Path) -> int | None:
     return pid
 
 
-def _signals_not_ignored() -> None:
+def signals_not_ignored() -> None:
     """Children inherit *ignored* signals across exec (handled ones reset to default).
 
     A script that starts us with `cmd &` leaves SIGINT ignored; Dagster maps SIGTERM onto its
@@ -76,7 +76,7 @@ def spawn(
     With log_path None the child shares our stdout/stderr (container mode). `pass_fds` stay
     open in the child (the fork server's socket).
     """
-    _signals_not_ignored()
+    signals_not_ignored()
     if log_path is None:
         return subprocess.Popen(cmd, env=env, cwd=cwd, start_new_session=True, pass_fds=pass_fds)
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -204,21 +204,28 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
+def _listeners(port: int) -> dict[int, str]:
+    """pid -> 'pid N (cmd)' of the processes listening on TCP `port` ({} if we may not look)."""
+    found = {}
+    try:
+        connections = psutil.net_connections(kind="tcp")
+    except (psutil.AccessDenied, PermissionError):
+        return {}
+    for conn in connections:
+        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+            if conn.pid is None:
+                continue
+            try:
+                cmd = " ".join(psutil.Process(conn.pid).cmdline())[:120]
+            except psutil.Error:
+                cmd = "?"
+            found[conn.pid] = f"pid {conn.pid} ({cmd})"
+    return found
+
+
 def port_holder(port: int) -> str:
     """'pid 123 (python -m ...)' for the process listening on `port`, or '' if unknown."""
-    try:
-        for conn in psutil.net_connections(kind="tcp"):
-            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
-                if conn.pid is None:
-                    return ""
-                try:
-                    cmd = " ".join(psutil.Process(conn.pid).cmdline())[:120]
-                except psutil.Error:
-                    cmd = "?"
-                return f"pid {conn.pid} ({cmd})"
-    except (psutil.AccessDenied, PermissionError):
-        return ""
-    return ""
+    return next(iter(_listeners(port).values()), "")
 
 
 def other_listeners(port: int, own_pids: set[int]) -> list[str]:
@@ -227,24 +234,7 @@ def other_listeners(port: int, own_pids: set[int]) -> list[str]:
     gRPC servers bind with SO_REUSEPORT, so a second server can share a port that was free when
     we checked; its requests would then land on either server at random.
     """
-    found = []
-    try:
-        for conn in psutil.net_connections(kind="tcp"):
-            if (
-                conn.status == psutil.CONN_LISTEN
-                and conn.laddr
-                and conn.laddr.port == port
-                and conn.pid is not None
-                and conn.pid not in own_pids
-            ):
-                try:
-                    cmd = " ".join(psutil.Process(conn.pid).cmdline())[:120]
-                except psutil.Error:
-                    cmd = "?"
-                found.append(f"pid {conn.pid} ({cmd})")
-    except (psutil.AccessDenied, PermissionError):
-        return []
-    return sorted(set(found))
+    return sorted(text for pid, text in _listeners(port).items() if pid not in own_pids)
 
 
 def listens_on(pid: int, port: int) -> bool:
@@ -256,19 +246,3 @@ def listens_on(pid: int, port: int) -> bool:
         )
     except psutil.Error:
         return False
-
-
-def memory_mb(pid: int) -> dict[str, float]:
-    """RSS, PSS and USS (MB) from /proc/PID/smaps_rollup: PSS splits shared pages fairly."""
-    fields = {}
-    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-        parts = line.split()
-        if len(parts) >= 3 and parts[-1] == "kB":
-            fields[parts[0].rstrip(":")] = int(parts[1])
-    uss = fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)
-    kb = 1024 / 1e6
-    return {"rss": fields.get("Rss", 0) * kb, "pss": fields.get("Pss", 0) * kb, "uss": uss * kb}
-
-
-def rss_mb(pid: int) -> float:
-    return psutil.Process(pid).memory_info().rss / 1e6

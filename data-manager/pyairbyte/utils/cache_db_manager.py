@@ -32,7 +32,7 @@ from psycopg2 import sql
 from pyairbyte import settings
 from pyairbyte.errors import CacheCleanupError
 from pyairbyte.utils import pg
-from pyairbyte.utils._pg_copy import check_identifier, ensure_schema
+from pyairbyte.utils.pg_copy import check_identifier, ensure_schema
 
 # PyAirbyte's bookkeeping tables; never dropped by a prefix cleanup.
 AIRBYTE_INTERNAL_TABLES = ("_airbyte_state", "_airbyte_streams", "_airbyte_destination_state")
@@ -60,16 +60,7 @@ class PyAirbyteCacheDBManager:
         from pyairbyte.utils.common_cache import CACHE_CONFIGS
 
         config = CACHE_CONFIGS[cache_name]
-        return cls(
-            schema=config["schema_name"],
-            connection_kwargs={
-                "host": config["host"],
-                "port": config["port"],
-                "user": config["username"],
-                "password": config["password"],
-                "dbname": config["database"],
-            },
-        )
+        return cls(schema=config["schema_name"], connection_kwargs=pg.params_from_cache(config))
 
     @contextmanager
     def _cursor(self):

@@ -106,20 +106,21 @@ def sibling_name(column: str, sql_type: str, taken: set[str]) -> str:
     return free_name(truncate(f"{column}_{kind}"), taken)
 
 
-def _quote(identifier: str) -> str:
+def quote(identifier: str) -> str:
+    """A PostgreSQL identifier, always quoted."""
     return '"' + identifier.replace('"', '""') + '"'
 
 
 def map_sql(template: str, schema: str) -> str:
     """One of the SQL templates above for the cache schema `schema` (DBAPI %(name)s params)."""
-    return template.format(schema=_quote(schema), map_table=_quote(MAP_TABLE))
+    return template.format(schema=quote(schema), map_table=quote(MAP_TABLE))
 
 
 def read_column_rows(cursor, schema: str, table: str) -> list[tuple[str, str, str]]:
     """Every (property, SQL type, column) stored for `schema.table`, oldest first; [] if none.
 
     `cursor` is any DBAPI cursor (psycopg2 or psycopg 3)."""
-    name = f"{_quote(schema)}.{_quote(MAP_TABLE)}"
+    name = f"{quote(schema)}.{quote(MAP_TABLE)}"
     cursor.execute("SELECT to_regclass(%(name)s) IS NOT NULL", {"name": name})
     if not cursor.fetchone()[0]:
         return []

@@ -129,14 +129,7 @@ def _cache_target(cache_name: str, cache_config: Mapping[str, Any] | None) -> tu
     from pyairbyte.utils.common_cache import CACHE_CONFIGS
 
     config = dict(cache_config) if cache_config is not None else CACHE_CONFIGS[cache_name]
-    kwargs = {
-        "host": config["host"],
-        "port": config["port"],
-        "user": config["username"],
-        "password": config["password"],
-        "dbname": config["database"],
-    }
-    return kwargs, config["schema_name"]
+    return pg.params_from_cache(config), config["schema_name"]
 
 
 def _connect(kwargs: dict, what: str):

@@ -8,7 +8,7 @@ directly and do not need this.
 
 The DuckDB file is opened read-only (a missing file is an error, not a new empty database), the
 table is read in batches and loaded with COPY, and the PostgreSQL table is replaced atomically
-(`_pg_copy.replace_table`). Returns True; failures raise `DBBridgeError` with the reason, and
+(`pg_copy.replace_table`). Returns True; failures raise `DBBridgeError` with the reason, and
 `bridge.last_copy` holds {source, target, rows} of the last successful copy.
 
 Type mapping (DuckDB -> PostgreSQL): BOOLEAN boolean; TINYINT, SMALLINT, UTINYINT smallint;
@@ -35,13 +35,14 @@ from pydantic import Field
 
 from pyairbyte import settings
 from pyairbyte.errors import DBBridgeError
-from pyairbyte.utils._pg_copy import (
+from pyairbyte.utils.pg_copy import (
     NULL,
-    PgColumn,
+    ColumnPlan,
     check_identifier,
     connect_postgres,
+    fetch_batches,
     format_copy_value,
-    replace_table,
+    replace_planned_table,
 )
 
 
@@ -172,26 +173,15 @@ class PyAirbyteDBBridge:
                     f"table {duckdb_schema}.{table_name} not found in DuckDB file {path}; "
                     f"tables there: {', '.join(tables) or '(none)'}"
                 )
-            plans = [(name, *map_duckdb_column(name, data_type)) for name, data_type in columns]
-            select = ", ".join(p[2] for p in plans)
+            plans = [ColumnPlan(name, *map_duckdb_column(name, type_)) for name, type_ in columns]
+            select = ", ".join(p.select_sql for p in plans)
             result = duck.execute(
                 f"select {select} from {_duck_ident(duckdb_schema)}.{_duck_ident(table_name)}"
             )
-
-            def batches():
-                while batch := result.fetchmany(self.batch_size):
-                    yield batch
-
+            batches = fetch_batches(result, self.batch_size)
             pg = connect_postgres()
             try:
-                rows = replace_table(
-                    pg,
-                    schema,
-                    target_table,
-                    [PgColumn(name, pg_type) for name, pg_type, _, _ in plans],
-                    batches(),
-                    converters=[conv for _, _, _, conv in plans],
-                )
+                rows = replace_planned_table(pg, schema, target_table, plans, batches)
             except DBBridgeError:
                 raise
             except Exception as exc:

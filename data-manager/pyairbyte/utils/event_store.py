@@ -50,7 +50,7 @@ from pydantic_settings import SettingsConfigDict
 from pyairbyte import settings
 from pyairbyte.errors import EventNotFoundError, EventStoreError
 from pyairbyte.utils import pg
-from pyairbyte.utils._pg_copy import _lock_key, check_identifier
+from pyairbyte.utils.pg_copy import check_identifier, lock_key
 
 
 class EventStoreSettings(settings.EnvSettings):
@@ -151,7 +151,7 @@ def ensure_event_store(conn) -> None:
         return
     with conn.cursor() as cur:
         # Concurrent CREATE ... IF NOT EXISTS can still collide in the catalog; serialise them.
-        cur.execute("select pg_advisory_xact_lock(%s)", (_lock_key("event_store", schema),))
+        cur.execute("select pg_advisory_xact_lock(%s)", (lock_key("event_store", schema),))
         cur.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
         cur.execute(
             sql.SQL(_DDL).format(

@@ -3,7 +3,7 @@
 `sync_mssql_tables(server, database, tables, cache_schema)` has the design of mysql_sync: rows
 stream from the server in batches (pymssql reads the result set row by row, it does not buffer
 it), go into PostgreSQL with COPY, and each table is swapped in atomically
-(`_pg_copy.replace_table`). Tables are "name" (schema dbo) or "schema.name"; the target table
+(`pg_copy.replace_table`). Tables are "name" (schema dbo) or "schema.name"; the target table
 is `table_prefix + name`.
 
 Type mapping (SQL Server -> PostgreSQL):
@@ -55,15 +55,15 @@ from pydantic_settings import SettingsConfigDict
 
 from pyairbyte import settings
 from pyairbyte.errors import SourceTableNotFoundError
-from pyairbyte.utils._pg_copy import (
+from pyairbyte.utils.pg_copy import (
     ColumnPlan,
-    PgColumn,
     UnsupportedTypeError,
-    check_identifier,
+    check_copy_request,
     copy_tables,
+    fetch_batches,
     format_copy_value,
     raw_value,
-    replace_table,
+    replace_planned_table,
 )
 
 
@@ -202,11 +202,7 @@ def _stream_rows(conn, schema, table, plans, batch_size) -> Iterator[list]:
     cur = conn.cursor()
     select_list = ", ".join(p.select_sql for p in plans)
     cur.execute(f"SELECT {select_list} FROM {mssql_ident(schema)}.{mssql_ident(table)}")
-    while True:
-        batch = cur.fetchmany(batch_size)
-        if not batch:
-            break
-        yield batch
+    yield from fetch_batches(cur, batch_size)
 
 
 def sync_mssql_tables(
@@ -226,13 +222,9 @@ def sync_mssql_tables(
     Returns the rows copied per table; raises DatabaseSyncError after trying them all if any
     failed.
     """
-    if isinstance(tables, str) or not tables or not all(isinstance(t, str) and t for t in tables):
-        raise ValueError(
-            f"sync_mssql_tables: tables must be a non-empty list of table names, got {tables!r}"
-        )
-    check_identifier(cache_schema, "cache_schema")
-    for name in tables:
-        check_identifier(table_prefix + split_table_name(name)[1], "target table name")
+    check_copy_request(
+        "sync_mssql_tables", tables, cache_schema, lambda t: table_prefix + split_table_name(t)[1]
+    )
     defaults = mssql_settings()
     port = port or defaults.port
     user = defaults.user if user is None else user
@@ -245,14 +237,9 @@ def sync_mssql_tables(
         try:
             columns, primary_key = _read_columns(conn, schema, table)
             plans = [map_mssql_column(c) for c in columns]
-            return replace_table(
-                pg,
-                cache_schema,
-                table_prefix + table,
-                [PgColumn(p.name, p.pg_type) for p in plans],
-                _stream_rows(conn, schema, table, plans, batch_size),
-                converters=[p.converter for p in plans],
-                primary_key=primary_key,
+            rows = _stream_rows(conn, schema, table, plans, batch_size)
+            return replace_planned_table(
+                pg, cache_schema, table_prefix + table, plans, rows, primary_key
             )
         finally:
             conn.close()

@@ -3,7 +3,7 @@
 `sync_mysql_tables(server, database, tables, cache_schema)` reads each table with an unbuffered
 server-side cursor (pymysql SSCursor) in batches, so memory stays flat however big the table is,
 streams each batch into PostgreSQL with COPY, and swaps the new table in atomically (see
-`_pg_copy.replace_table`): a rerun replaces the table, a failed run leaves the old one.
+`pg_copy.replace_table`): a rerun replaces the table, a failed run leaves the old one.
 
 Values are read as MySQL's own text (no decoders), which keeps decimals and datetimes exact and
 avoids parsing and re-formatting them in Python. Type mapping (MySQL -> PostgreSQL):
@@ -54,16 +54,16 @@ from pydantic_settings import SettingsConfigDict
 
 from pyairbyte import settings
 from pyairbyte.errors import SourceTableNotFoundError
-from pyairbyte.utils._pg_copy import (
+from pyairbyte.utils.pg_copy import (
     NULL,
     ColumnPlan,
-    PgColumn,
     UnsupportedTypeError,
-    check_identifier,
+    check_copy_request,
     copy_tables,
+    fetch_batches,
     format_copy_value,
     raw_value,
-    replace_table,
+    replace_planned_table,
 )
 
 
@@ -248,11 +248,7 @@ def _stream_rows(conn, database: str, table: str, plans, batch_size: int) -> Ite
     select_list = ", ".join(p.select_sql for p in plans)
     cur = conn.cursor(pymysql.cursors.SSCursor)  # unbuffered: rows stay on the server until read
     cur.execute(f"SELECT {select_list} FROM {_mysql_ident(database)}.{_mysql_ident(table)}")
-    while True:
-        batch = cur.fetchmany(batch_size)
-        if not batch:
-            break
-        yield batch
+    yield from fetch_batches(cur, batch_size)
     cur.close()
 
 
@@ -261,15 +257,8 @@ def _sync_table(mysql_kwargs, database, table, target_schema, target_table, batc
     try:
         columns, primary_key = _read_columns(conn, database, table)
         plans = [map_mysql_column(c) for c in columns]
-        return replace_table(
-            pg,
-            target_schema,
-            target_table,
-            [PgColumn(p.name, p.pg_type) for p in plans],
-            _stream_rows(conn, database, table, plans, batch_size),
-            converters=[p.converter for p in plans],
-            primary_key=primary_key,
-        )
+        rows = _stream_rows(conn, database, table, plans, batch_size)
+        return replace_planned_table(pg, target_schema, target_table, plans, rows, primary_key)
     finally:
         # Closing drops an unfinished unbuffered result instead of reading it to the end.
         conn.close()
@@ -292,13 +281,7 @@ def sync_mysql_tables(
     Each target table is named `table_prefix + table` and is replaced atomically. Returns the
     rows copied per table; raises DatabaseSyncError after trying them all if any failed.
     """
-    if isinstance(tables, str) or not tables or not all(isinstance(t, str) and t for t in tables):
-        raise ValueError(
-            f"sync_mysql_tables: tables must be a non-empty list of table names, got {tables!r}"
-        )
-    check_identifier(cache_schema, "cache_schema")
-    for table in tables:
-        check_identifier(table_prefix + table, "target table name")
+    check_copy_request("sync_mysql_tables", tables, cache_schema, lambda t: table_prefix + t)
     defaults = mysql_settings()
     mysql_kwargs = {
         "server": server,

@@ -7,7 +7,7 @@ the connection. `connect()` gives each one the same settings:
 - `connect_timeout` (10 s) so a stopped database fails fast with psycopg2's own message;
 - `application_name`, so `pg_stat_activity` shows which part of the platform holds a connection.
 
-The table-copy utils use psycopg 3 for its C row formatting (`_pg_copy.connect_postgres`), and
+The table-copy utils use psycopg 3 for its C row formatting (`pg_copy.connect_postgres`), and
 PyAirbyte's cache opens its own through SQLAlchemy; those are the two exceptions.
 """
 
@@ -29,6 +29,17 @@ def params_from_env(env: Mapping[str, str]) -> dict[str, Any]:
         "user": env["POSTGRES_USER"],
         "password": env.get("POSTGRES_PASSWORD", ""),
         "dbname": env["POSTGRES_DB"],
+    }
+
+
+def params_from_cache(config: Mapping[str, Any]) -> dict[str, Any]:
+    """psycopg2 keyword arguments from a cache configuration (a `CACHE_CONFIGS` entry)."""
+    return {
+        "host": config["host"],
+        "port": config["port"],
+        "user": config["username"],
+        "password": config["password"],
+        "dbname": config["database"],
     }
 
 

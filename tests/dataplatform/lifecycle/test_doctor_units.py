@@ -102,11 +102,7 @@ def test_the_manifest_gives_the_projects_own_sources_and_models(tmp_path):
     dbt = project_from_manifest(manifest(), write_project(tmp_path))
     assert sorted(dbt.sources) == ["loose", "shop"]  # another package's source is left out
     orders = dbt.table("shop", "orders")
-    assert (orders.schema, orders.identifier, orders.meta_asset_key) == (
-        "pyairbyte_cache",
-        "shop_orders",
-        ("sync_shop",),
-    )
+    assert (orders.schema, orders.identifier) == ("pyairbyte_cache", "shop_orders")
     assert sorted(dbt.models) == ["orders_report", "staging_orders"]
     staging = dbt.models["staging_orders"]
     assert staging.path == tmp_path / "models/staging/staging_orders.sql"

@@ -225,12 +225,10 @@ def test_a_warm_run_can_be_terminated(supervised):
 def test_reload_over_graphql_serves_the_edited_code(supervised):
     before = pids(supervised)
     write_editable(supervised.package_dir, "version two")
-    started = time.monotonic()
     assert supervised.graphql.reload_location("editable")
+    # The outcome only: how fast a reload is belongs to bench/platform_startup.py.
+    assert supervised.graphql.locations()["editable"].loaded
     assert description(supervised) == "version two"
-    took = time.monotonic() - started
-    print(f"Reload to the new description: {took:.1f}s")
-    assert took < 15  # the target is 5 s (bench/platform_startup.py); CI machines are shared
     after = wait_until(
         lambda: supervised.location("editable")["state"] == "ready" and pids(supervised),
         30,

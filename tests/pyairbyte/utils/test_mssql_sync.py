@@ -10,7 +10,6 @@ from decimal import Decimal
 
 import pytest
 
-from pyairbyte.utils._pg_copy import PgColumn, connect_postgres, replace_table
 from pyairbyte.utils.mssql_sync import (
     MssqlColumn,
     UnsupportedTypeError,
@@ -19,6 +18,7 @@ from pyairbyte.utils.mssql_sync import (
     split_table_name,
     sync_mssql_tables,
 )
+from pyairbyte.utils.pg_copy import PgColumn, connect_postgres, replace_table
 
 MAPPING = [
     # (DATA_TYPE, precision, scale) -> PostgreSQL type

@@ -60,14 +60,12 @@ def project_from_manifest(manifest: dict, root: Path) -> DbtProject:
                 root / node["original_file_path"],
             )
             dbt.sources[source.name] = source
-        asset_key = ((node.get("meta") or {}).get("dagster") or {}).get("asset_key")
         source.tables.append(
             SourceTable(
                 source=source.name,
                 name=node["name"],
                 identifier=node.get("identifier") or node["name"],
                 schema=node["schema"],  # what dbt resolved: the declared one or the source name
-                meta_asset_key=tuple(asset_key) if isinstance(asset_key, list) else None,
             )
         )
     for node in manifest.get("nodes", {}).values():

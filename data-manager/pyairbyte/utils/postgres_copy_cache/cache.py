@@ -128,7 +128,6 @@ class CopyPostgresCache(PostgresCacheHooks):
             connection.commit()
         finally:
             connection.close()
-        ledger.dead_lettered += len(letters)
         log.warning(
             "%d record(s) went to the dead-letter table %s.%s",
             len(letters),

@@ -88,7 +88,6 @@ class SyncLedger:
         self.lines = 0
         self.streams: dict[str, StreamCounts] = {}
         self.dead_letters: list[DeadLetter] = []  # not yet written to the dead-letter table
-        self.dead_lettered = 0  # written
         self.lock = threading.Lock()
 
     def stream(self, name: str) -> StreamCounts:

@@ -20,6 +20,7 @@ import json
 import re
 from collections.abc import Iterable
 
+from pyairbyte.utils.column_names import quote
 from pyairbyte.utils.postgres_copy_cache.background_load import STAGE_TABLE
 from pyairbyte.utils.postgres_copy_cache.table_plan import BIGINT, JSONB, TEXT, PlannedColumn
 
@@ -28,10 +29,6 @@ NULLED, DESTINATION_TYPECAST_ERROR = "NULLED", "DESTINATION_TYPECAST_ERROR"
 
 def literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
-
-
-def quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 def try_function(sql_type: str) -> str:

@@ -809,7 +809,7 @@ def alter_column_type(
     """Widen `table.column` to `new_type` in one transaction, re-creating the views that read
     it; False (and nothing changed) when a stored value would change or a view cannot be
     re-created."""
-    quoted = load_sql.quote(column)
+    quoted = column_names.quote(column)
     if old_type == TEXT and new_type == JSONB:
         for statement in load_sql.try_functions_sql(["jsonb"]):
             connection.execute(text(statement))

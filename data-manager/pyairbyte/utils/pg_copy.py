@@ -1,15 +1,5 @@
 """Shared PostgreSQL plumbing for the table-copy utils (mysql_sync, mssql_sync, db_bridge).
 
-- `connect_postgres()`: a psycopg 3 connection from `pyairbyte.settings.postgres_settings()`.
-- `ensure_schema(conn, schema)`: CREATE SCHEMA that is safe when several processes race (works
-  on a psycopg 3 or a psycopg2 connection).
-- `replace_table(...)`: streams row batches with COPY into a staging table and swaps it in for the
-  target table in the same transaction, so readers see either the old or the new table, never a
-  half-loaded one, and a failed load leaves the old table untouched.
-- `format_copy_value(value)`: one Python value as psycopg can write it to COPY (None = NULL).
-- `copy_tables(...)`: the per-table loop shared by mysql_sync and mssql_sync; returns the rows
-  per table, or raises `DatabaseSyncError` naming every table that failed.
-
 Column types passed to `replace_table` are SQL type names produced by the callers' own type
 mappings (never user input); identifiers are always quoted with `psycopg.sql.Identifier`.
 
@@ -26,7 +16,7 @@ import datetime as dt
 import json
 import uuid
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -103,7 +93,7 @@ def check_identifier(name: str, what: str) -> str:
     return name
 
 
-def _lock_key(*parts: str) -> int:
+def lock_key(*parts: str) -> int:
     # A stable signed 32-bit key for pg_advisory_xact_lock, derived from the names involved.
     return zlib.crc32("\x1f".join(parts).encode()) - 2**31
 
@@ -117,7 +107,7 @@ def ensure_schema(conn, schema: str) -> None:
     check_identifier(schema, "schema name")
     quoted = '"' + schema.replace('"', '""') + '"'  # plain SQL text, so either driver runs it
     with conn.cursor() as cur:
-        cur.execute("select pg_advisory_xact_lock(%s)", (_lock_key("schema", schema),))
+        cur.execute("select pg_advisory_xact_lock(%s)", (lock_key("schema", schema),))
         cur.execute(f"create schema if not exists {quoted}")
     conn.commit()
 
@@ -188,13 +178,33 @@ def replace_table(
                     )
                 )
             # Two syncs of the same table serialise here, so the second swap sees the first.
-            cur.execute("select pg_advisory_xact_lock(%s)", (_lock_key("table", schema, table),))
+            cur.execute("select pg_advisory_xact_lock(%s)", (lock_key("table", schema, table),))
             _swap_in(cur, schema, table, staging, columns)
         conn.commit()
     except BaseException:
         conn.rollback()
         raise
     return rows
+
+
+def replace_planned_table(
+    conn,
+    schema: str,
+    table: str,
+    plans: Sequence[ColumnPlan],
+    row_batches: Iterable[Sequence[Sequence]],
+    primary_key: Sequence[str] = (),
+) -> int:
+    """`replace_table` with the column types and converters of a source's column plans."""
+    columns = [PgColumn(p.name, p.pg_type) for p in plans]
+    converters = [p.converter for p in plans]
+    return replace_table(conn, schema, table, columns, row_batches, converters, primary_key)
+
+
+def fetch_batches(cursor, size: int) -> Iterator[Sequence]:
+    """A source cursor's result, `size` rows at a time."""
+    while batch := cursor.fetchmany(size):
+        yield batch
 
 
 def _swap_in(cur, schema: str, table: str, staging: str, columns: Sequence[PgColumn]) -> None:
@@ -274,6 +284,19 @@ class TablesCopied(dict):
         if key in self or key not in self._GUIDE_KEYS:
             return super().get(key, default)
         return self._guide_value(key)
+
+
+def check_copy_request(
+    caller: str, tables: Sequence[str], cache_schema: str, target: Callable[[str], str]
+) -> None:
+    """Refuse a bad `tables` list, cache schema or target table name (`target(table)`) up front."""
+    if isinstance(tables, str) or not tables or not all(isinstance(t, str) and t for t in tables):
+        raise ValueError(
+            f"{caller}: tables must be a non-empty list of table names, got {tables!r}"
+        )
+    check_identifier(cache_schema, "cache_schema")
+    for name in tables:
+        check_identifier(target(name), "target table name")
 
 
 def copy_tables(
