@@ -134,7 +134,7 @@ def test_connector_add_inside_the_container_is_served_live(stack):
 
 def test_a_killed_data_manager_fails_or_retries_the_run_and_serves_again(stack):
     client = stack.graphql()
-    run = client.launch_run("airbyte_sync", "airbyte_sync_pipeline")
+    run = client.launch_run("sample_product_sync", "sample_product_sync_pipeline")
     wait_for(lambda: client.run_status(run.run_id) == "STARTED", 300, "the run to start", 1)
     stack.engine.docker("kill", stack.container("data-manager"))
     # The restart policy brings it back; start it if the engine counts the kill as a stop.

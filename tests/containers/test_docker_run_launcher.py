@@ -74,26 +74,23 @@ def _running_container(stack, client, run_id: str) -> str:
     return container
 
 
-def test_each_run_executes_its_steps_in_a_fresh_container(stack):
+def test_a_run_executes_its_steps_in_a_fresh_container(stack):
     client = stack.graphql()
     services = set(stack.compose("ps", "-aq").split())
-    containers = []
-    for _ in range(2):
-        run = client.launch_run("sample_product_sync", "sample_product_sync_pipeline")
-        assert _finished(client, run.run_id, 600) == "SUCCESS"
-        container = _tags(client, run.run_id)[CONTAINER_TAG]
-        assert any(f"in a new container {container}" in m for m in _messages(client, run.run_id))
-        # The steps ran there: its output holds the run's step events, and it exited cleanly.
-        logs = stack.engine.logs(container)
-        assert f"{run.run_id} - " in logs and "STEP_SUCCESS" in logs, logs[-2000:]
-        assert _state(stack, container)["ExitCode"] == 0
-        labels = json.loads(
-            stack.engine.docker("inspect", "--format", "{{json .Config.Labels}}", container)
-        )
-        assert labels["dagster/run_id"] == run.run_id
-        containers.append(container)
-    assert containers[0] != containers[1]
-    assert not {c[:12] for c in containers} & {s[:12] for s in services}
+    run = client.launch_run("sample_product_sync", "sample_product_sync_pipeline")
+    assert _finished(client, run.run_id, 600) == "SUCCESS"
+    container = _tags(client, run.run_id)[CONTAINER_TAG]
+    assert any(f"in a new container {container}" in m for m in _messages(client, run.run_id))
+    # A container of its own, made for this run, not one of the compose services ...
+    assert container[:12] not in {s[:12] for s in services}
+    labels = json.loads(
+        stack.engine.docker("inspect", "--format", "{{json .Config.Labels}}", container)
+    )
+    assert labels["dagster/run_id"] == run.run_id
+    # ... where the steps ran: its output holds the run's step events, and it exited cleanly.
+    logs = stack.engine.logs(container)
+    assert f"{run.run_id} - " in logs and "STEP_SUCCESS" in logs, logs[-2000:]
+    assert _state(stack, container)["ExitCode"] == 0
 
 
 def test_terminating_a_run_from_the_ui_stops_its_container(stack):
@@ -107,8 +104,10 @@ def test_terminating_a_run_from_the_ui_stops_its_container(stack):
         "mutation($id: String!) { terminateRun(runId: $id) { __typename } }", {"id": run.run_id}
     )
     assert answer["terminateRun"]["__typename"] == "TerminateRunSuccess", answer
+    # The engine stops the container at once (killing it after stop_timeout); run monitoring
+    # then marks the run CANCELED (platform/dagster.docker.yaml says why it is not the worker).
+    wait_for(lambda: not _state(stack, container)["Running"], 60, "the container to stop")
     assert _finished(client, run.run_id, 300) == "CANCELED"
-    wait_for(lambda: not _state(stack, container)["Running"], 120, "the container to stop")
 
 
 def test_run_monitoring_fails_a_run_whose_container_was_killed(stack):
