@@ -278,7 +278,9 @@ def build_platform_image(
         cmd.append("--no-cache")
     start = time.monotonic()
     run([*cmd, "."], env={**eng.env, "DOCKER_BUILDKIT": "1"}, timeout=1800)
-    return time.monotonic() - start
+    took = time.monotonic() - start
+    eng.docker("image", "prune", "-f")  # the previous build's image, now untagged
+    return took
 
 
 def image_size(eng: Engine, tag: str = PLATFORM_IMAGE) -> int:
